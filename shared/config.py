@@ -1,0 +1,107 @@
+"""The one place that knows where things live and reads the committed configuration.
+
+Every environment variable the project itself reads is read here, with its default and its meaning,
+so a reader finds all the knobs in one file (the huggingface_hub constants.py idea). This module uses
+the standard library only: bootstrap imports it with the system Python before any venv exists.
+
+Variables:
+    SUBTITLER_CACHE_DIR   where models are cached (default: .cache under the repository). Overrides
+                          the cache block of config/hardware_cache.json, all four paths at once.
+    SUBTITLER_VENV_DIR    where the per-stage virtual environments live (default: .venvs).
+    SUBTITLER_THREADS     CPU threads a stage may use (default: from hardware_cache.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from shared.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "config"
+VENV_MAP_PATH = CONFIG_DIR / "venvs.json"
+HARDWARE_CACHE_PATH = CONFIG_DIR / "hardware_cache.json"
+MODEL_CATALOG_PATH = CONFIG_DIR / "models.json"
+LOG_DIR = REPO_ROOT / "logs"
+
+ENV_CACHE_DIR = "SUBTITLER_CACHE_DIR"
+ENV_VENV_DIR = "SUBTITLER_VENV_DIR"
+ENV_THREADS = "SUBTITLER_THREADS"
+
+DEFAULT_CACHE_DIR = ".cache"
+DEFAULT_VENV_DIR = ".venvs"
+
+
+def load_json(path: Path) -> Any:
+    """Read a JSON config file; a missing or broken file is a user-facing error, not a traceback."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise UserError(f"{display_path(path)} is missing: restore it from git (git checkout -- {display_path(path)})")
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{display_path(path)} is not valid JSON (line {exc.lineno}): fix or restore it")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write through a temporary file and a rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def display_path(path: Path) -> str:
+    """A path as the user should read it: relative to the repository when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def resolve_repo_path(value: str | os.PathLike) -> Path:
+    """Paths in configs are relative to the repository root unless absolute."""
+    path = Path(os.path.expanduser(str(value)))
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def venv_dir() -> Path:
+    return resolve_repo_path(os.environ.get(ENV_VENV_DIR) or DEFAULT_VENV_DIR)
+
+
+def venv_map() -> dict:
+    return load_json(VENV_MAP_PATH)
+
+
+def cache_block(base_dir: str | os.PathLike) -> dict:
+    """The seed's cache block: every cache path derived from one base directory."""
+    base = str(base_dir).rstrip("/") or "/"
+    return {
+        "base_dir": base,
+        "torch_home": f"{base}/torch",
+        "hf_home": f"{base}/huggingface",
+        "mlx_home": f"{base}/mlx",
+    }
+
+
+def cache_paths(hardware: dict | None = None) -> dict[str, Path]:
+    """Absolute cache paths. SUBTITLER_CACHE_DIR wins, then hardware_cache.json, then .cache/."""
+    override = os.environ.get(ENV_CACHE_DIR)
+    if override:
+        block = cache_block(override)
+    else:
+        if hardware is None and HARDWARE_CACHE_PATH.exists():
+            hardware = load_json(HARDWARE_CACHE_PATH)
+        block = dict(cache_block(DEFAULT_CACHE_DIR))
+        if hardware and isinstance(hardware.get("cache"), dict):
+            block.update({k: v for k, v in hardware["cache"].items() if isinstance(v, str) and v})
+    paths = {key: resolve_repo_path(value) for key, value in block.items()}
+    paths["hf_hub_cache"] = paths["hf_home"] / "hub"
+    return paths

@@ -1,0 +1,142 @@
+"""The one place that knows a stage's venv and the environment it runs in.
+
+Each stage runs as `<venv>/bin/python -m stages.<name> ...` in a subprocess: the venvs conflict
+(whisperx pins torch 2.8 and huggingface-hub<1.0, IndicTrans2 needs transformers 4.53), so they can
+never share a process. The environment always points every model cache into the project cache and
+keeps the hub offline unless the user allowed downloads; huggingface_hub and transformers read these
+variables at import time, which is why they are set here and not inside the stages.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from shared import config, hardware
+from shared.errors import MissingVenvError, UserError
+
+# Variables a stage must not inherit from the caller's shell: they would point it at another venv
+# or another cache, or bring a project-external site-packages in.
+_SCRUBBED = ("VIRTUAL_ENV", "PYTHONHOME", "CONDA_PREFIX", "PYTHONSTARTUP")
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS")
+
+
+class EnvironmentManager:
+    def __init__(self, hardware_info: dict | None = None):
+        self.venv_map = config.venv_map()
+        self.hardware = hardware_info or hardware.load()
+
+    # -- which venv ---------------------------------------------------------------------------
+    def venv_for(self, stage: str, engine: str | None = None) -> str:
+        entry = self.venv_map["stages"].get(stage)
+        if entry is None:
+            known = ", ".join(sorted(self.venv_map["stages"]))
+            raise UserError(f"unknown stage '{stage}' (known: {known})")
+        engines = entry.get("engines", {})
+        if engine is None:
+            engine = self.hardware.get("stages", {}).get(stage, {}).get("engine")
+        if engine and engines:
+            if engine not in engines:
+                raise UserError(f"stage '{stage}' has no engine '{engine}' (choose one of: {', '.join(engines)})")
+            return engines[engine]
+        return entry["venv"]
+
+    def venv_path(self, venv: str) -> Path:
+        if venv not in self.venv_map["venvs"]:
+            raise UserError(f"unknown venv '{venv}' (known: {', '.join(self.venv_map['venvs'])})")
+        return config.venv_dir() / venv
+
+    def python_for(self, venv: str) -> Path:
+        """The venv's interpreter; a missing venv names the bootstrap command that builds it."""
+        python = self.venv_path(venv) / "bin" / "python"
+        if not python.exists() or not (self.venv_path(venv) / ".bootstrap-stamp.json").exists():
+            flag = "" if venv == "common" else f" --with {venv}"
+            raise MissingVenvError(f"the '{venv}' environment is not built: run ./bootstrap.sh{flag}")
+        return python
+
+    # -- what environment ---------------------------------------------------------------------
+    def stage_env(self, venv: str, *, allow_download: bool = False, threads: int | None = None,
+                  base: dict | None = None) -> dict[str, str]:
+        env = dict(os.environ if base is None else base)
+        for name in _SCRUBBED:
+            env.pop(name, None)
+        venv_root = self.venv_path(venv)
+        paths = config.cache_paths(self.hardware)
+        for key in ("torch_home", "hf_home", "hf_hub_cache", "mlx_home"):
+            paths[key].mkdir(parents=True, exist_ok=True)
+        env.update({
+            "SUBTITLER_VENV": venv,
+            "VIRTUAL_ENV": str(venv_root),
+            "PATH": f"{venv_root / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}",
+            "PYTHONPATH": str(config.REPO_ROOT),
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONIOENCODING": "utf-8",
+            config.ENV_CACHE_DIR: str(paths["base_dir"]),
+            "HF_HOME": str(paths["hf_home"]),
+            "HF_HUB_CACHE": str(paths["hf_hub_cache"]),
+            # transformers < 5 reads TRANSFORMERS_CACHE as the hub cache directory itself.
+            "TRANSFORMERS_CACHE": str(paths["hf_hub_cache"]),
+            "TORCH_HOME": str(paths["torch_home"]),
+            "MLX_CACHE_DIR": str(paths["mlx_home"]),
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "OMP_WAIT_POLICY": "PASSIVE",
+        })
+        if allow_download:
+            for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+                env.pop(name, None)
+            env["SUBTITLER_ALLOW_DOWNLOAD"] = "1"
+        else:
+            env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+            env.pop("SUBTITLER_ALLOW_DOWNLOAD", None)
+        if threads is None:
+            threads = self.hardware.get("cpu", {}).get("count") or 1
+        env[config.ENV_THREADS] = str(threads)
+        for name in _THREAD_VARS:
+            env[name] = str(threads)
+        return env
+
+    # -- run it -------------------------------------------------------------------------------
+    def command(self, stage: str, args: Sequence[str] = (), *, engine: str | None = None,
+                venv: str | None = None) -> list[str]:
+        venv = venv or self.venv_for(stage, engine)
+        return [str(self.python_for(venv)), "-m", f"stages.{stage}", *args]
+
+    def run_stage(self, stage: str, args: Sequence[str] = (), *, log_path: Path | None = None,
+                  engine: str | None = None, venv: str | None = None, allow_download: bool = False,
+                  threads: int | None = None, timeout: float | None = None) -> int:
+        """Run a stage in its venv (the map's, or `venv` for stages such as doctor that run in any);
+        its stdout and stderr go to log_path (appended) or to ours."""
+        venv = venv or self.venv_for(stage, engine)
+        cmd = self.command(stage, args, venv=venv)
+        if threads is None:
+            threads = hardware.stage_settings(stage, hardware=self.hardware).get("threads")
+        env = self.stage_env(venv, allow_download=allow_download, threads=threads)
+        if log_path is None:
+            return subprocess.run(cmd, env=env, cwd=config.REPO_ROOT, timeout=timeout).returncode
+        log_path = Path(log_path)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            log.write(f"$ {' '.join(cmd)}\n".encode())
+            log.flush()
+            return subprocess.run(cmd, env=env, cwd=config.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=timeout).returncode
+
+
+def main() -> int:
+    """python -m shared.environment_manager STAGE [args...]: run one stage in its venv, for debugging."""
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print("usage: python -m shared.environment_manager STAGE [stage args...]")
+        return 0
+    return EnvironmentManager().run_stage(sys.argv[1], sys.argv[2:])
+
+
+if __name__ == "__main__":
+    from shared.errors import run_cli
+
+    run_cli(main)

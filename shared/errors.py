@@ -1,0 +1,34 @@
+"""Errors a user can act on, and the one wrapper that turns them into a one-line message.
+
+A UserError carries the whole message the user reads: what is wrong and what to do. Entry points
+wrap their main() with run_cli(), which prints `error: <message>` to stderr and exits non-zero
+without a traceback. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+    """A problem the user can fix; the message says how."""
+
+    exit_code = 2
+
+
+class MissingVenvError(UserError):
+    """A stage's virtual environment has not been built."""
+
+
+def run_cli(main: Callable[[], int | None], prog: str | None = None) -> None:
+    try:
+        code = main()
+    except UserError as exc:
+        prefix = f"{prog}: " if prog else ""
+        print(f"{prefix}error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

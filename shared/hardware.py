@@ -1,0 +1,221 @@
+"""Hardware detection and the per-stage defaults that follow from it.
+
+Detection uses the standard library and `nvidia-smi` only, so bootstrap can run it with the system
+Python before any venv exists and without importing torch (10 s and gigabytes we may not have yet).
+The result is written to config/hardware_cache.json; every stage reads its settings from there
+through stage_settings(), and a job may override any of them.
+
+Usage: python -m shared.hardware [--write] [--print]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+from shared import config
+
+SCHEMA_VERSION = 1
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no affinity API
+        return os.cpu_count() or 1
+
+
+def _memory_gb() -> float:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return 0.0
+
+
+def _cuda_devices() -> tuple[list[dict], str | None]:
+    """GPUs as nvidia-smi reports them; none when the tool is absent or fails (no driver)."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return [], None
+    query = "--query-gpu=name,memory.total,compute_cap,driver_version"
+    try:
+        out = subprocess.run([smi, query, "--format=csv,noheader,nounits"], capture_output=True,
+                             text=True, timeout=20, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return [], None
+    devices, driver = [], None
+    for index, line in enumerate(l for l in out.splitlines() if l.strip()):
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 4:
+            continue
+        name, mem_mib, cap, driver = parts[:4]
+        try:
+            memory_gb = round(float(mem_mib) / 1024, 1)
+        except ValueError:
+            memory_gb = 0.0
+        devices.append({"index": index, "name": name, "memory_gb": memory_gb, "compute_capability": cap})
+    return devices, driver
+
+
+def detect() -> dict:
+    system, machine = platform.system(), platform.machine()
+    apple_silicon = system == "Darwin" and machine == "arm64"
+    devices, driver = _cuda_devices()
+    info = {
+        "platform": {"system": system, "machine": machine, "release": platform.release(),
+                     "python": platform.python_version()},
+        "cpu": {"count": _cpu_count()},
+        "memory_gb": _memory_gb(),
+        "cuda": {"available": bool(devices), "driver": driver, "devices": devices},
+        # MPS needs macOS 12.3+ on Apple Silicon; MLX needs Apple Silicon. Both are facts of the
+        # machine here; whether the venv's torch/mlx can use them is checked by the stage itself.
+        "mps": {"available": apple_silicon},
+        "mlx": {"available": apple_silicon},
+    }
+    info["accelerator"] = "cuda" if devices else ("mps" if apple_silicon else "cpu")
+    return info
+
+
+def _cpu_model_size(cpus: int, memory_gb: float) -> str:
+    if cpus >= 8 and memory_gb >= 16:
+        return "medium"
+    if cpus >= 4 and memory_gb >= 8:
+        return "small"
+    return "base"
+
+
+def choose_stage_settings(info: dict) -> dict:
+    """Per-stage device, compute type, batch size, engine and default model for this machine."""
+    cpus = info["cpu"]["count"]
+    threads = max(1, cpus)
+    memory = info["memory_gb"]
+    if info["cuda"]["available"]:
+        vram = max(d["memory_gb"] for d in info["cuda"]["devices"])
+        major = max(int(str(d["compute_capability"]).split(".")[0] or 0) for d in info["cuda"]["devices"])
+        compute = "float16" if major >= 7 else "float32"
+        model = "large-v3" if vram >= 10 else ("large-v3-turbo" if vram >= 6 else "small")
+        batch = 16 if vram >= 16 else (8 if vram >= 8 else 4)
+        return {
+            "vad": {"engine": "pyannote", "device": "cuda", "threads": threads},
+            "asr": {"engine": "whisperx", "device": "cuda", "compute_type": compute, "batch_size": batch,
+                    "model": model, "threads": threads},
+            "align": {"device": "cuda", "threads": threads},
+            "translate": {"backend": "ctranslate2", "device": "cuda", "compute_type": compute,
+                          "batch_size": 32, "threads": threads},
+        }
+    if info["mlx"]["available"]:
+        return {
+            "vad": {"engine": "silero", "device": "cpu", "threads": threads},
+            "asr": {"engine": "mlx", "device": "mlx", "compute_type": "float16", "batch_size": 1,
+                    "model": "large-v3-turbo" if memory >= 16 else "small", "threads": threads},
+            "align": {"device": "cpu", "threads": threads},
+            # CTranslate2 has no Metal backend, but its int8 CPU path beats transformers on MPS.
+            "translate": {"backend": "ctranslate2", "device": "cpu", "compute_type": "int8",
+                          "batch_size": 16, "threads": threads},
+        }
+    return {
+        "vad": {"engine": "silero", "device": "cpu", "threads": threads},
+        "asr": {"engine": "faster-whisper", "device": "cpu", "compute_type": "int8",
+                "batch_size": 4 if cpus >= 8 else 1, "model": _cpu_model_size(cpus, memory),
+                "threads": threads},
+        "align": {"device": "cpu", "threads": threads},
+        "translate": {"backend": "ctranslate2", "device": "cpu", "compute_type": "int8",
+                      "batch_size": 16, "threads": threads},
+    }
+
+
+def default_venvs(info: dict) -> list[str]:
+    """The venvs this hardware's chosen engines need; bootstrap --with adds to these."""
+    venv_map = config.venv_map()
+    wanted = ["common"]
+    for stage, settings in choose_stage_settings(info).items():
+        engine = settings.get("engine")
+        entry = venv_map["stages"].get(stage, {})
+        venv = entry.get("engines", {}).get(engine, entry.get("venv")) if engine else entry.get("venv")
+        if stage == "align" and info["accelerator"] != "cuda":
+            continue  # alignment is opt-in off CUDA: the whisperx venv is 7.6 GB
+        if venv and venv not in wanted:
+            wanted.append(venv)
+    return wanted
+
+
+def build(cache_dir: str | None = None) -> dict:
+    info = detect()
+    hardware = {"schema_version": SCHEMA_VERSION,
+                "detected_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    hardware.update(info)
+    hardware["stages"] = choose_stage_settings(info)
+    hardware["venvs"] = default_venvs(info)
+    base = cache_dir or os.environ.get(config.ENV_CACHE_DIR) or _previous_cache_base() or config.DEFAULT_CACHE_DIR
+    hardware["cache"] = config.cache_block(base)
+    return hardware
+
+
+def _previous_cache_base() -> str | None:
+    """Keep a cache location the user chose earlier when bootstrap runs again."""
+    if not config.HARDWARE_CACHE_PATH.exists():
+        return None
+    try:
+        return json.loads(config.HARDWARE_CACHE_PATH.read_text(encoding="utf-8")).get("cache", {}).get("base_dir")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write(cache_dir: str | None = None) -> dict:
+    hardware = build(cache_dir)
+    config.write_json_atomic(config.HARDWARE_CACHE_PATH, hardware)
+    return hardware
+
+
+def load() -> dict:
+    """hardware_cache.json, or a fresh detection when bootstrap has not written one yet."""
+    if config.HARDWARE_CACHE_PATH.exists():
+        return config.load_json(config.HARDWARE_CACHE_PATH)
+    return build()
+
+
+def stage_settings(stage: str, overrides: dict | None = None, hardware: dict | None = None) -> dict:
+    """A stage's settings: hardware_cache.json's choice, then the job's overrides, then SUBTITLER_THREADS."""
+    hardware = hardware or load()
+    settings = dict(hardware.get("stages", {}).get(stage, {}))
+    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    threads = os.environ.get(config.ENV_THREADS)
+    if threads and threads.isdigit() and int(threads) > 0:
+        settings["threads"] = int(threads)
+    return settings
+
+
+def summary(hardware: dict) -> str:
+    asr = hardware["stages"]["asr"]
+    if hardware["cuda"]["available"]:
+        gpus = ", ".join(f"{d['name']} ({d['memory_gb']} GB)" for d in hardware["cuda"]["devices"])
+        accel = f"CUDA: {gpus}"
+    elif hardware["mlx"]["available"]:
+        accel = "Apple Silicon: MPS + MLX"
+    else:
+        accel = "no GPU (CPU only)"
+    return (f"{hardware['platform']['system']} {hardware['platform']['machine']}, "
+            f"{hardware['cpu']['count']} CPUs, {hardware['memory_gb']} GB RAM, {accel}; "
+            f"ASR: {asr['engine']} {asr['model']} on {asr['device']} ({asr['compute_type']})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.hardware", description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="write config/hardware_cache.json")
+    args = parser.parse_args()
+    hardware = write() if args.write else build()
+    json.dump(hardware, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    from shared.errors import run_cli
+
+    run_cli(main)

@@ -1,0 +1,76 @@
+"""config/hardware_cache.json on this machine, and the choices that follow from other machines."""
+
+import os
+import shutil
+
+from shared import config, hardware
+from shared.hardware import choose_stage_settings
+
+
+def test_hardware_cache_describes_this_machine():
+    assert config.HARDWARE_CACHE_PATH.exists(), "written by ./bootstrap.sh (the README's set-up runs it)"
+    hw = config.load_json(config.HARDWARE_CACHE_PATH)
+    assert hw["platform"]["system"] == os.uname().sysname
+    assert hw["platform"]["machine"] == os.uname().machine
+    assert hw["cpu"]["count"] == len(os.sched_getaffinity(0))
+    with open("/proc/meminfo") as meminfo:
+        total_gb = int(meminfo.readline().split()[1]) / 2**20
+    assert abs(hw["memory_gb"] - total_gb) < 0.2
+    assert hw["cuda"]["available"] == bool(hw["cuda"]["devices"])
+    if shutil.which("nvidia-smi") is None:
+        assert hw["cuda"] == {"available": False, "driver": None, "devices": []}
+        assert hw["accelerator"] == "cpu"
+    assert hw["mps"]["available"] is False and hw["mlx"]["available"] is False  # Linux
+    assert hw["cache"] == {"base_dir": ".cache", "torch_home": ".cache/torch",
+                           "hf_home": ".cache/huggingface", "mlx_home": ".cache/mlx"}
+    for stage in ("vad", "asr", "align", "translate"):
+        assert hw["stages"][stage]["device"] in ("cpu", "cuda", "mlx")
+        assert hw["stages"][stage]["threads"] >= 1
+    asr = hw["stages"]["asr"]
+    assert {"engine", "device", "compute_type", "batch_size", "model"} <= set(asr)
+    if hw["accelerator"] == "cpu":
+        assert asr["engine"] == "faster-whisper" and asr["compute_type"] == "int8"
+        assert hw["venvs"] == ["common", "translate"]
+
+
+def _info(**over):
+    info = {"cpu": {"count": 16}, "memory_gb": 64.0, "cuda": {"available": False, "devices": []},
+            "mps": {"available": False}, "mlx": {"available": False}, "accelerator": "cpu"}
+    info.update(over)
+    return info
+
+
+def test_cuda_workstation_gets_whisperx_float16():
+    gpu = {"index": 0, "name": "RTX 4090", "memory_gb": 24.0, "compute_capability": "8.9"}
+    info = _info(cuda={"available": True, "devices": [gpu]}, accelerator="cuda")
+    stages = choose_stage_settings(info)
+    assert stages["asr"] == {"engine": "whisperx", "device": "cuda", "compute_type": "float16",
+                             "batch_size": 16, "model": "large-v3", "threads": 16}
+    assert stages["translate"]["device"] == "cuda" and stages["vad"]["engine"] == "pyannote"
+    assert hardware.default_venvs(info) == ["common", "whisperx", "translate"]
+
+
+def test_small_gpu_gets_a_smaller_model_and_batch():
+    gpu = {"index": 0, "name": "GTX 1660", "memory_gb": 6.0, "compute_capability": "7.5"}
+    asr = choose_stage_settings(_info(cuda={"available": True, "devices": [gpu]}, accelerator="cuda"))["asr"]
+    assert asr["model"] == "large-v3-turbo" and asr["batch_size"] == 4
+
+
+def test_apple_silicon_gets_mlx():
+    info = _info(mps={"available": True}, mlx={"available": True}, accelerator="mps", memory_gb=16.0)
+    stages = choose_stage_settings(info)
+    assert stages["asr"]["engine"] == "mlx" and stages["asr"]["model"] == "large-v3-turbo"
+    assert hardware.default_venvs(info) == ["common", "mlx", "translate"]
+
+
+def test_cpu_model_size_follows_resources():
+    assert choose_stage_settings(_info())["asr"]["model"] == "medium"
+    assert choose_stage_settings(_info(cpu={"count": 2}, memory_gb=8.0))["asr"]["model"] == "base"
+
+
+def test_job_overrides_and_thread_variable(monkeypatch):
+    hw = {"stages": {"asr": {"engine": "faster-whisper", "model": "base", "threads": 2}}}
+    assert hardware.stage_settings("asr", {"model": "tiny.en", "engine": None}, hw)["model"] == "tiny.en"
+    assert hardware.stage_settings("asr", {}, hw)["engine"] == "faster-whisper"
+    monkeypatch.setenv("SUBTITLER_THREADS", "1")
+    assert hardware.stage_settings("asr", {}, hw)["threads"] == 1

@@ -10,6 +10,7 @@ variables at import time, which is why they are set here and not inside the stag
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,16 @@ from shared.errors import MissingVenvError, UserError
 _SCRUBBED = ("VIRTUAL_ENV", "PYTHONHOME", "CONDA_PREFIX", "PYTHONSTARTUP")
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS")
+
+
+def _die_with_parent() -> None:
+    """Linux: a stage is killed when the run that started it dies, even by SIGKILL, so no orphan
+    keeps writing into a job that the next run resumes."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class EnvironmentManager:
@@ -125,7 +136,8 @@ class EnvironmentManager:
             log.write(f"$ {' '.join(cmd)}\n".encode())
             log.flush()
             return subprocess.run(cmd, env=env, cwd=config.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=timeout).returncode
+                                  stdin=subprocess.DEVNULL, timeout=timeout,
+                                  preexec_fn=_die_with_parent).returncode
 
 
 def main() -> int:

@@ -1,0 +1,85 @@
+"""Jobs: a directory under out/ holding job.json, per-stage outputs, logs and status.json.
+
+A job id is human-readable (media stem, date, time, random suffix) and safe as a path. It is created
+with an exclusive mkdir, so two prepare-job calls at the same instant can never share a directory.
+Every place that reads a job id goes through job_dir(), which refuses `/`, `..` and control
+characters before touching the file system.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import secrets
+import unicodedata
+from pathlib import Path
+
+from shared import config
+from shared.errors import UserError
+
+OUT_DIR_ENV = "SUBTITLER_OUT_DIR"
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+STAGE_OUTPUTS = {
+    "demux": ["audio.wav"],
+    "vad": ["vad.json"],
+    "asr": ["transcript.json"],
+}
+
+
+def out_dir() -> Path:
+    return config.resolve_repo_path(os.environ.get(OUT_DIR_ENV) or "out")
+
+
+def check_job_id(job_id: str) -> str:
+    if not job_id or not JOB_ID_RE.match(job_id) or ".." in job_id:
+        shown = job_id.encode("unicode_escape").decode("ascii") if job_id else "(empty)"
+        raise UserError(f"invalid job id '{shown}': use the id prepare-job.sh printed "
+                        "(letters, digits, '.', '_' and '-' only)")
+    return job_id
+
+
+def job_dir(job_id: str, *, must_exist: bool = True) -> Path:
+    path = out_dir() / check_job_id(job_id)
+    if must_exist and not (path / "job.json").is_file():
+        raise UserError(f"no job '{job_id}' in {config.display_path(out_dir())}: "
+                        "check the id, or create one with ./prepare-job.sh")
+    return path
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-").lower()
+    return slug[:40] or "media"
+
+
+def new_job_dir(media: Path, requested_id: str | None = None) -> tuple[str, Path]:
+    """Create the job directory atomically and return its id and path."""
+    root = out_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    if requested_id:
+        job_id = check_job_id(requested_id)
+        try:
+            (root / job_id).mkdir()
+        except FileExistsError:
+            raise UserError(f"job '{job_id}' already exists: choose another --job-id or run "
+                            f"./run-pipeline.sh -j {job_id}")
+        return job_id, root / job_id
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for _ in range(20):
+        job_id = f"{_slug(media.stem)}-{stamp}-{secrets.token_hex(2)}"
+        try:
+            (root / job_id).mkdir()
+            return job_id, root / job_id
+        except FileExistsError:
+            continue
+    raise UserError("could not find a free job id: try again")
+
+
+def load_job(path: Path) -> dict:
+    return config.load_json(path / "job.json")
+
+
+def subtitle_path(job: dict, job_path: Path, lang: str, ext: str) -> Path:
+    """Where the user finds the result: out/<job-id>/subtitles/<media-stem>.<lang>.<ext>."""
+    return job_path / "subtitles" / f"{Path(job['media']).stem}.{lang}.{ext}"

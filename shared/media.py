@@ -1,0 +1,52 @@
+"""Media probing with ffprobe: what streams a file has, and how long it is.
+
+ffprobe (from FFmpeg, which bootstrap requires) is the judge of what a media file is: it reads every
+container the pipeline can demux, and its JSON output is stable across versions.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from shared.errors import UserError
+
+
+def probe(path: Path) -> dict:
+    """Streams and format of a media file; a missing or unreadable file is a UserError."""
+    if not path.exists():
+        raise UserError(f"media file not found: {path}")
+    if not path.is_file():
+        raise UserError(f"not a file: {path}")
+    result = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_streams",
+                             "-show_format", str(path)], capture_output=True, text=True)
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["unreadable"])[-1]
+        raise UserError(f"cannot read {path.name} as media ({reason}): check the file is a complete "
+                        "audio or video file")
+    info = json.loads(result.stdout or "{}")
+    audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
+    if not audio:
+        raise UserError(f"{path.name} has no audio stream: nothing to transcribe")
+    duration = float(info.get("format", {}).get("duration") or audio[0].get("duration") or 0.0)
+    return {
+        "duration": duration,
+        "audio_streams": len(audio),
+        "video_streams": sum(1 for s in info.get("streams", []) if s.get("codec_type") == "video"),
+        "format": info.get("format", {}).get("format_name"),
+    }
+
+
+def parse_time(value: str) -> float:
+    """HH:MM:SS[.mmm], MM:SS or seconds -> seconds."""
+    try:
+        parts = [float(p) for p in value.strip().split(":")]
+    except ValueError:
+        parts = []
+    if not parts or len(parts) > 3 or any(p < 0 for p in parts):
+        raise UserError(f"bad time '{value}': use HH:MM:SS, MM:SS or seconds (e.g. 00:01:30)")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds

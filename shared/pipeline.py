@@ -1,0 +1,237 @@
+"""run-pipeline.sh: run a job's workflow, stage by stage, each in its venv, resumable.
+
+status.json records for each stage its state, times and a fingerprint of its inputs and settings.
+A stage is skipped when it finished with the same fingerprint and its outputs are still there, so a
+finished job re-run does nothing, and a killed one resumes at the first stage not finished. Stages
+write through a temporary file and a rename, and the fingerprint includes the inputs' sizes and
+modification times, so a re-made upstream output makes everything after it stale. An exclusive lock
+on the job directory (released by the kernel when the holder dies) refuses a second concurrent run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from shared import config, hardware, jobs
+from shared.environment_manager import EnvironmentManager
+from shared.errors import UserError, run_cli
+
+WORKFLOWS = {
+    "transcribe": ["demux", "vad", "asr", "subtitles"],
+    "translate": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
+    "subtitle": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
+}
+# What each stage reads (job-relative; "@media" is the source file) and the outputs it leaves.
+STAGE_IO = {
+    "demux": (["@media"], ["audio.wav"]),
+    "vad": (["audio.wav"], ["vad.json"]),
+    "asr": (["audio.wav", "vad.json"], ["transcript.json"]),
+    "subtitles": (["transcript.json"], ["subtitles.json"]),
+}
+
+
+def asr_engines() -> list[str]:
+    return list(config.venv_map()["stages"]["asr"]["engines"])
+
+
+def check_workflow_available(workflow: str) -> None:
+    missing = [s for s in WORKFLOWS[workflow] if not (config.REPO_ROOT / "stages" / f"{s}.py").exists()]
+    if missing:
+        raise UserError(f"the {workflow} workflow is not available yet (no {', '.join(missing)} stage): "
+                        "use --workflow transcribe")
+
+
+def pipeline_defaults() -> dict:
+    return config.load_json(config.CONFIG_DIR / "pipeline.json")
+
+
+def stage_settings(job: dict, stage: str) -> dict:
+    """The one merge of settings a stage runs with: hardware choice, pipeline defaults, job overrides."""
+    settings = dict(pipeline_defaults().get(stage, {}))
+    settings.update(hardware.stage_settings(stage))
+    settings.update({k: v for k, v in job.get("overrides", {}).get(stage, {}).items() if v is not None})
+    return settings
+
+
+def _fingerprint(job: dict, job_path: Path, stage: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"settings": stage_settings(job, stage), "clip": job.get("clip"),
+                              "source": job.get("source_language"), "targets": job.get("target_languages")},
+                             sort_keys=True).encode())
+    for name in STAGE_IO.get(stage, ([], []))[0]:
+        path = Path(job["media"]) if name == "@media" else job_path / name
+        stat = path.stat() if path.exists() else None
+        digest.update(f"{name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
+    return digest.hexdigest()
+
+
+class Status:
+    def __init__(self, job_path: Path):
+        self.path = job_path / "status.json"
+        self.data = config.load_json(self.path) if self.path.exists() else {"stages": {}}
+
+    def stage(self, name: str) -> dict:
+        return self.data["stages"].get(name, {})
+
+    def update(self, name: str, **fields) -> None:
+        self.data["stages"].setdefault(name, {}).update(fields)
+        config.write_json_atomic(self.path, self.data)
+
+
+def _outputs_present(job_path: Path, stage: str) -> bool:
+    return all((job_path / name).exists() for name in STAGE_IO.get(stage, ([], []))[1])
+
+
+def _is_fresh(job: dict, job_path: Path, status: Status, stage: str) -> bool:
+    record = status.stage(stage)
+    return (record.get("state") == "done" and record.get("fingerprint") == _fingerprint(job, job_path, stage)
+            and _outputs_present(job_path, stage))
+
+
+def _acquire_lock(job_path: Path, job_id: str):
+    handle = open(job_path / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise UserError(f"job '{job_id}' is already running (pid {holder}): wait for it, or stop that run first")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _now() -> str:
+    return _dt.datetime.now().isoformat(timespec="seconds")
+
+
+def show_status(job: dict, job_path: Path, as_json: bool) -> int:
+    status = Status(job_path)
+    rows = []
+    for stage in job["stages"]:
+        record = status.stage(stage)
+        state = record.get("state", "pending")
+        if state == "done" and not _is_fresh(job, job_path, status, stage):
+            state = "stale"
+        rows.append({"stage": stage, "state": state, "seconds": record.get("seconds"),
+                     "finished": record.get("finished")})
+    if as_json:
+        print(json.dumps({"job_id": job["job_id"], "workflow": job["workflow"], "stages": rows,
+                          "subtitles": status.data.get("subtitles", [])}, indent=2))
+        return 0
+    print(f"job {job['job_id']} ({job['workflow']}, {Path(job['media']).name})")
+    for row in rows:
+        took = f"{row['seconds']:.1f} s" if row["seconds"] is not None else ""
+        print(f"  {row['stage']:<22} {row['state']:<12} {took}")
+    for path in status.data.get("subtitles", []):
+        print(f"  -> {path}")
+    return 0
+
+
+def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
+    stages = job["stages"]
+    for name in (args.from_stage, args.only):
+        if name and name not in stages:
+            raise UserError(f"'{name}' is not a stage of the {job['workflow']} workflow ({', '.join(stages)})")
+    check_workflow_available(job["workflow"])
+    lock = _acquire_lock(job_path, job["job_id"])
+    status = Status(job_path)
+    manager = EnvironmentManager()
+    forced_from = stages.index(args.from_stage) if args.from_stage else (0 if args.force else None)
+    selected = [args.only] if args.only else stages
+    todo = []
+    stale_upstream = False
+    for index, stage in enumerate(stages):
+        if stage not in selected:
+            continue
+        forced = (forced_from is not None and index >= forced_from) or bool(args.only)
+        if forced or stale_upstream or not _is_fresh(job, job_path, status, stage):
+            todo.append(stage)
+            stale_upstream = True
+    if not todo:
+        print(f"Job {job['job_id']} is complete: nothing to do (--force runs it again).")
+        show_outputs(status)
+        return 0
+    for stage in todo:
+        manager.python_for(manager.venv_for(stage, stage_settings(job, stage).get("engine")))
+    log_dir = job_path / "logs"
+    total = len(stages)
+    for stage in todo:
+        number = stages.index(stage) + 1
+        engine = stage_settings(job, stage).get("engine")
+        print(f"[{number}/{total}] {stage} ...", end="", flush=True)
+        started = time.monotonic()
+        status.update(stage, state="running", started=_now(), finished=None, seconds=None)
+        code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_dir / f"{stage}.log",
+                                 allow_download=args.allow_download)
+        seconds = round(time.monotonic() - started, 2)
+        if code != 0:
+            status.update(stage, state="failed", finished=_now(), seconds=seconds, exit_code=code)
+            print(" failed")
+            reason = _last_error(log_dir / f"{stage}.log")
+            raise UserError(f"stage {stage} failed: {reason} (log: {config.display_path(log_dir / f'{stage}.log')})")
+        status.update(stage, state="done", finished=_now(), seconds=seconds,
+                      fingerprint=_fingerprint(job, job_path, stage))
+        print(f" done ({seconds:.1f} s)")
+    if (job_path / "subtitles.json").exists():
+        status.data["subtitles"] = config.load_json(job_path / "subtitles.json").get("files", [])
+        config.write_json_atomic(status.path, status.data)
+    show_outputs(status)
+    lock.close()
+    return 0
+
+
+def show_outputs(status: Status) -> None:
+    for path in status.data.get("subtitles", []):
+        print(f"  -> {path}")
+
+
+def _last_error(log: Path) -> str:
+    """The stage's own one-line error if it printed one, else its last line."""
+    lines = [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()] if log.exists() else []
+    for line in reversed(lines):
+        if line.startswith("error:") or ": error:" in line:
+            return line.split("error:", 1)[1].strip()
+    return lines[-1] if lines else "no output"
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="run-pipeline.sh", description="Run (or resume) a job's workflow.")
+    parser.add_argument("-j", "--job", required=True, help="job id printed by prepare-job.sh")
+    parser.add_argument("--status", action="store_true", help="show each stage's state and stop")
+    parser.add_argument("--json", action="store_true", help="with --status: machine-readable")
+    parser.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage on")
+    parser.add_argument("--only", metavar="STAGE", help="run only this stage")
+    parser.add_argument("--force", action="store_true", help="re-run every stage")
+    parser.add_argument("--allow-download", action="store_true",
+                        help="let stages download missing models (otherwise the hub stays offline)")
+    args = parser.parse_args()
+    job_path = jobs.job_dir(args.job)
+    job = jobs.load_job(job_path)
+    if args.status:
+        return show_status(job, job_path, args.json)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return run(job, job_path, args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    run_cli(main, prog="run-pipeline.sh")

@@ -1,0 +1,87 @@
+"""prepare-job.sh: validate a request and create out/<job-id>/job.json.
+
+Everything is checked before anything is created: the media file (probed with ffprobe), the
+workflow, the languages, the clip times, the engine. The job id is the last line of standard output,
+alone, so scripts can capture it with `tail -n 1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+from pathlib import Path
+
+from shared import config, jobs, languages, media, pipeline
+from shared.errors import UserError, run_cli
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prepare-job.sh", description="Create a subtitle job from a media file.")
+    parser.add_argument("--media", required=True, help="audio or video file")
+    parser.add_argument("--workflow", required=True, choices=list(pipeline.WORKFLOWS),
+                        help="transcribe | translate | subtitle")
+    parser.add_argument("-s", "--source", required=True, help="spoken language (ISO 639-1, e.g. hi; auto to detect)")
+    parser.add_argument("-t", "--target", default="", help="target language(s), comma-separated (translate, subtitle)")
+    parser.add_argument("--start", help="clip start, HH:MM:SS")
+    parser.add_argument("--end", help="clip end, HH:MM:SS")
+    parser.add_argument("--engine", help="ASR engine: " + ", ".join(pipeline.asr_engines()))
+    parser.add_argument("--model", help="ASR model size or name (e.g. tiny.en, small, large-v3)")
+    parser.add_argument("--job-id", help="choose the job id instead of a generated one")
+    return parser
+
+
+def _validated(args: argparse.Namespace) -> dict:
+    media_path = Path(args.media).expanduser()
+    info = media.probe(media_path)
+    if args.source.strip().lower() == languages.AUTO and args.workflow != "transcribe":
+        raise UserError("-s auto is for the transcribe workflow: name the spoken language to translate it")
+    source = languages.normalize(args.source, allow_auto=True)
+    targets = [languages.normalize(t) for t in args.target.split(",") if t.strip()]
+    if args.workflow in ("translate", "subtitle") and not targets:
+        raise UserError(f"the {args.workflow} workflow needs target languages: add -t en (or -t en,ta,...)")
+    if args.workflow == "transcribe" and targets:
+        raise UserError("the transcribe workflow has no targets: drop -t, or use --workflow translate")
+    targets = list(dict.fromkeys(t for t in targets if t != source))
+    start = media.parse_time(args.start) if args.start else 0.0
+    end = media.parse_time(args.end) if args.end else None
+    if end is not None and end <= start:
+        raise UserError(f"--end ({args.end}) must come after --start ({args.start or '0'})")
+    if start >= info["duration"] > 0:
+        raise UserError(f"--start {args.start} is past the end of the media ({info['duration']:.1f} s)")
+    if args.engine and args.engine not in pipeline.asr_engines():
+        raise UserError(f"unknown engine '{args.engine}': choose one of {', '.join(pipeline.asr_engines())}")
+    if args.job_id:
+        jobs.check_job_id(args.job_id)
+    pipeline.check_workflow_available(args.workflow)
+    overrides = {"asr": {k: v for k, v in (("engine", args.engine), ("model", args.model)) if v}}
+    return {
+        "media": str(media_path.resolve()),
+        "media_info": info,
+        "workflow": args.workflow,
+        "source_language": source,
+        "target_languages": targets,
+        "clip": {"start": start, "end": end},
+        "overrides": {k: v for k, v in overrides.items() if v},
+    }
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    job = _validated(args)
+    job_id, path = jobs.new_job_dir(Path(job["media"]), args.job_id)
+    job = {"job_id": job_id, "created": _dt.datetime.now().isoformat(timespec="seconds"), **job}
+    job["stages"] = pipeline.WORKFLOWS[job["workflow"]]
+    config.write_json_atomic(path / "job.json", job)
+    clip = ""
+    if args.start or args.end:
+        clip = f", clip {args.start or '0'}-{args.end or 'end'}"
+    targets = f" -> {','.join(job['target_languages'])}" if job["target_languages"] else ""
+    print(f"Prepared {job['workflow']} job for {Path(job['media']).name} "
+          f"({job['source_language']}{targets}{clip}) in {config.display_path(path)}")
+    print(f"Run it with: ./run-pipeline.sh -j {job_id}")
+    print(job_id)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, prog="prepare-job.sh")

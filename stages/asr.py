@@ -1,0 +1,64 @@
+"""ASR with faster-whisper on the VAD's speech regions, with word timestamps.
+
+The regions go to faster-whisper as clip_timestamps, so only speech is decoded and every time stays
+relative to the job's audio. condition_on_previous_text is off by default: on long films it is the
+usual source of repeated-phrase hallucination, and subtitles gain nothing from it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from shared.errors import UserError, run_cli
+from stages._common import stage_args, write_json
+
+
+def load_model(settings: dict):
+    from faster_whisper import WhisperModel
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    name = settings["model"]
+    try:
+        return WhisperModel(name, device=settings.get("device", "cpu"),
+                            compute_type=settings.get("compute_type", "int8"),
+                            cpu_threads=int(settings.get("threads") or 0))
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HFValidationError, FileNotFoundError) as exc:
+        raise UserError(f"Whisper model '{name}' is not in the cache: run ./cache-models.sh --whisperx, "
+                        f"or use the embedded English model with --model tiny.en ({type(exc).__name__})")
+    except ValueError as exc:
+        raise UserError(f"cannot use Whisper model '{name}': {exc}")
+
+
+def main() -> int:
+    job_path, job, settings = stage_args("asr")
+    vad = json.loads((job_path / "vad.json").read_text())
+    source = job["source_language"]
+    language = None if source == "auto" else source.partition("-")[0]
+    transcript = {"language": language, "language_probability": None, "duration": vad["duration"],
+                  "engine": "faster-whisper", "model": settings["model"], "segments": []}
+    model = load_model(settings)
+    if vad["regions"]:
+        clips = [t for r in vad["regions"] for t in (r["start"], r["end"])]
+        segments, info = model.transcribe(
+            str(job_path / "audio.wav"), language=language, word_timestamps=True, vad_filter=False,
+            clip_timestamps=clips, beam_size=int(settings.get("beam_size", 5)),
+            condition_on_previous_text=bool(settings.get("condition_on_previous_text", False)))
+        segments = list(segments)
+        transcript["language"] = info.language
+        transcript["language_probability"] = round(info.language_probability, 3)
+        for index, seg in enumerate(segments):
+            text = seg.text.strip()
+            if not text:
+                continue
+            transcript["segments"].append({
+                "id": index, "start": round(seg.start, 3), "end": round(seg.end, 3), "text": text,
+                "language": info.language,
+                "words": [{"start": round(w.start, 3), "end": round(w.end, 3), "word": w.word,
+                           "probability": round(w.probability, 3)} for w in (seg.words or [])],
+            })
+    write_json(job_path / "transcript.json", transcript)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, prog="asr")

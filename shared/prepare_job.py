@@ -50,6 +50,9 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError(f"--start {args.start} is past the end of the media ({info['duration']:.1f} s)")
     if args.engine and args.engine not in pipeline.asr_engines():
         raise UserError(f"unknown engine '{args.engine}': choose one of {', '.join(pipeline.asr_engines())}")
+    if args.model and args.model.endswith(".en") and source not in ("en", languages.AUTO):
+        raise UserError(f"{args.model} understands English only: choose a multilingual model "
+                        f"(e.g. --model small) for {languages.name(source)}")
     if args.job_id:
         jobs.check_job_id(args.job_id)
     pipeline.check_workflow_available(args.workflow)

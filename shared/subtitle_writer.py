@@ -1,0 +1,25 @@
+"""SRT and WebVTT files from cues, written by pysubs2 (a well-kept subtitle library) through a
+temporary file and a rename, so a reader never finds half a subtitle file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from shared.subtitle_rules import Cue
+
+FORMATS = {"srt": "srt", "vtt": "vtt"}
+
+
+def write(cues: list[Cue], path: Path, fmt: str) -> Path:
+    import pysubs2
+
+    subs = pysubs2.SSAFile()
+    for cue in cues:
+        subs.append(pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000),
+                                     text=r"\N".join(cue.lines)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    subs.save(str(tmp), encoding="utf-8", format_=FORMATS[fmt])
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,33 @@
+"""Subtitles: the transcript's segments as readable cues, saved as SRT and WebVTT.
+
+Lands at out/<job-id>/subtitles/<media-stem>.<lang>.srt and .vtt; subtitles.json lists the files.
+"""
+
+from __future__ import annotations
+
+import json
+
+from shared import config, jobs
+from shared.errors import run_cli
+from shared.subtitle_rules import Rules, build_cues
+from shared import subtitle_writer
+from stages._common import stage_args, write_json
+
+
+def main() -> int:
+    job_path, job, settings = stage_args("subtitles")
+    transcript = json.loads((job_path / "transcript.json").read_text())
+    lang = job["source_language"]
+    if lang == "auto":
+        lang = transcript.get("language") or "und"
+    cues = build_cues(transcript["segments"], Rules.from_settings(settings))
+    files = []
+    for fmt in settings.get("formats", ["srt", "vtt"]):
+        path = subtitle_writer.write(cues, jobs.subtitle_path(job, job_path, lang, fmt), fmt)
+        files.append(config.display_path(path))
+    write_json(job_path / "subtitles.json", {"language": lang, "cues": len(cues), "files": files})
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, prog="subtitles")

@@ -1,0 +1,193 @@
+"""Transcribe end to end through the real fronts: espeak-ng English -> subtitles, offline, tiny.en."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import srt
+import webvtt
+
+from conftest import REPO, clean_env
+from shared.subtitle_rules import Rules, length
+
+sys.path.insert(0, str(REPO / "scripts"))
+from make_sample import make  # noqa: E402
+
+
+def sh(*cmd, check=False, **kw):
+    env = clean_env(SUBTITLER_OUT_DIR=str(kw.pop("out")), HF_HUB_OFFLINE="1")
+    return subprocess.run(list(cmd), cwd=REPO, env=env, capture_output=True, text=True, timeout=600, **kw)
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref = re.findall(r"[a-z0-9']+", reference.lower())
+    hyp = re.findall(r"[a-z0-9']+", hypothesis.lower())
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / max(1, len(ref))
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="module")
+def finished_job(media_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    media = media_dir / "évening news 'quoted' take.mp4"
+    truth = make(media)
+    prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+              "--model", "tiny.en", out=out)
+    assert prep.returncode == 0, prep.stderr
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = sh("./run-pipeline.sh", "-j", job_id, out=out)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return out, job_id, media, truth
+
+
+def test_subtitles_match_the_speech(finished_job):
+    out, job_id, media, truth = finished_job
+    srt_path = out / job_id / "subtitles" / f"{media.stem}.en.srt"
+    cues = list(srt.parse(srt_path.read_text(encoding="utf-8")))
+    text = " ".join(c.content.replace("\n", " ") for c in cues)
+    reference = " ".join(s["text"] for s in truth["sentences"])
+    wer = word_error_rate(reference, text)
+    print(f"WER {wer:.3f}")
+    assert wer <= 0.15, text
+    starts = [c.start.total_seconds() for c in cues]
+    for sentence in truth["sentences"]:
+        assert min(abs(s - sentence["start"]) for s in starts) <= 0.5, (sentence, starts)
+
+
+def test_every_cue_within_the_rules(finished_job):
+    out, job_id, media, _ = finished_job
+    rules = Rules()
+    cues = list(srt.parse((out / job_id / "subtitles" / f"{media.stem}.en.srt").read_text(encoding="utf-8")))
+    assert cues
+    for i, cue in enumerate(cues):
+        lines = cue.content.split("\n")
+        assert len(lines) <= rules.max_lines and all(length(l) <= rules.max_chars_per_line for l in lines)
+        duration = (cue.end - cue.start).total_seconds()
+        assert rules.min_duration - 0.001 <= duration <= rules.max_duration
+        if i + 1 < len(cues):
+            assert (cues[i + 1].start - cue.end).total_seconds() >= rules.min_gap - 0.001
+
+
+def test_vtt_and_srt_read_back_by_ffmpeg_and_parsers(finished_job, tmp_path):
+    out, job_id, media, _ = finished_job
+    base = out / job_id / "subtitles" / media.stem
+    vtt = webvtt.read(str(base) + ".en.vtt")
+    srt_cues = list(srt.parse(open(f"{base}.en.srt", encoding="utf-8").read()))
+    assert [c.text for c in vtt] == [c.content for c in srt_cues]
+    for ext in ("srt", "vtt"):
+        converted = tmp_path / f"back.{ext}.ass"
+        result = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", f"{base}.en.{ext}",
+                                 str(converted)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert "monsoon" in converted.read_text().lower()
+
+
+def test_rerun_of_finished_job_does_nothing(finished_job):
+    out, job_id, _, _ = finished_job
+    status_before = (out / job_id / "status.json").read_text()
+    run = sh("./run-pipeline.sh", "-j", job_id, out=out)
+    assert run.returncode == 0
+    assert "complete: nothing to do" in run.stdout
+    assert (out / job_id / "status.json").read_text() == status_before
+    status = json.loads(sh("./run-pipeline.sh", "-j", job_id, "--status", "--json", out=out).stdout)
+    assert [s["state"] for s in status["stages"]] == ["done"] * 4
+
+
+def test_second_concurrent_run_is_refused(finished_job):
+    import fcntl
+
+    out, job_id, _, _ = finished_job
+    with open(out / job_id / ".lock", "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        run = sh("./run-pipeline.sh", "-j", job_id, "--force", out=out)
+    assert run.returncode == 2
+    assert "is already running" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_silence_only_completes_with_empty_subtitles(tmp_path):
+    media = tmp_path / "silence.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(media), "trim", "0", "5"], check=True)
+    prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+              "--model", "tiny.en", out=tmp_path / "out")
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = sh("./run-pipeline.sh", "-j", job_id, out=tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert list(srt.parse((tmp_path / "out" / job_id / "subtitles" / "silence.en.srt").read_text())) == []
+
+
+def test_clip_start_and_end(media_dir, tmp_path):
+    media = media_dir / "clip.mp4"
+    truth = make(media)
+    third = truth["sentences"][2]
+    prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en", "--model",
+              "tiny.en", "--start", f"{third['start'] - 0.3:.3f}", "--end", f"{third['end'] + 0.3:.3f}",
+              out=tmp_path)
+    job_id = prep.stdout.strip().splitlines()[-1]
+    assert sh("./run-pipeline.sh", "-j", job_id, out=tmp_path).returncode == 0
+    duration = float(subprocess.run(["soxi", "-D", str(tmp_path / job_id / "audio.wav")], capture_output=True,
+                                    text=True).stdout)
+    assert duration == pytest.approx(third["end"] - third["start"] + 0.6, abs=0.01)
+    text = (tmp_path / job_id / "subtitles" / "clip.en.srt").read_text().lower()
+    assert "farmers" in text and "monsoon" not in text
+
+
+def _no_job_created(out):
+    return not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "no-audio", "language", "no-target", "model-lang"])
+def test_bad_input_refused_with_one_line_and_nothing_created(case, tmp_path, media_dir):
+    out = tmp_path / "out"
+    media = tmp_path / "in.mp4"
+    args = ["--workflow", "transcribe", "-s", "en"]
+    expected = {"missing": "media file not found", "corrupt": "cannot read", "no-audio": "has no audio stream",
+                "language": "unknown language 'xx'", "no-target": "needs target languages",
+                "model-lang": "understands English only"}[case]
+    if case == "corrupt":
+        media.write_bytes(b"\x00\x01 definitely not a video" * 100)
+    elif case == "no-audio":
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc=size=64x64:rate=5:duration=1", "-pix_fmt", "yuv420p", str(media)], check=True)
+    elif case != "missing":
+        subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(media.with_suffix(".wav")), "trim", "0", "1"],
+                       check=True)
+        media = media.with_suffix(".wav")
+        args = {"language": ["--workflow", "transcribe", "-s", "xx"],
+                "no-target": ["--workflow", "translate", "-s", "hi"],
+                "model-lang": ["--workflow", "transcribe", "-s", "hi", "--model", "tiny.en"]}[case]
+    result = sh("./prepare-job.sh", "--media", str(media), *args, out=out)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and lines[0].startswith("prepare-job.sh: error:"), result.stderr
+    assert _no_job_created(out)
+
+
+@pytest.mark.parametrize("job_id", ["../etc", "a/b", "..", "bad\x07id", "nope-unknown-job"])
+def test_bad_or_unknown_job_id_refused(job_id, tmp_path):
+    result = sh("./run-pipeline.sh", "-j", job_id, out=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert ("invalid job id" in result.stderr) or ("no job 'nope-unknown-job'" in result.stderr)
+    assert not any(tmp_path.iterdir())
+
+
+def test_concurrent_prepare_jobs_get_unique_ids(media_dir, tmp_path):
+    media = media_dir / "clip.mp4"
+    if not media.exists():
+        make(media)
+    env = clean_env(SUBTITLER_OUT_DIR=str(tmp_path))
+    procs = [subprocess.Popen(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en"],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    ids = [p.communicate()[0].strip().splitlines()[-1] for p in procs]
+    assert len(set(ids)) == 6 and all((tmp_path / i / "job.json").exists() for i in ids)

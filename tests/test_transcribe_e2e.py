@@ -191,3 +191,32 @@ def test_concurrent_prepare_jobs_get_unique_ids(media_dir, tmp_path):
                               cwd=REPO, env=env, stdout=subprocess.PIPE, text=True) for _ in range(6)]
     ids = [p.communicate()[0].strip().splitlines()[-1] for p in procs]
     assert len(set(ids)) == 6 and all((tmp_path / i / "job.json").exists() for i in ids)
+
+
+def test_killed_mid_stage_resumes_to_the_same_result(finished_job, tmp_path):
+    import os
+    import signal
+    import time
+
+    out, done_id, media, _ = finished_job
+    prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+              "--model", "tiny.en", out=tmp_path)
+    job_id = prep.stdout.strip().splitlines()[-1]
+    env = clean_env(SUBTITLER_OUT_DIR=str(tmp_path), HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    status_file = tmp_path / job_id / "status.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if status_file.exists() and json.loads(status_file.read_text())["stages"].get("asr", {}).get("state") == "running":
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # the run only: its stage must die with it
+    proc.wait()
+    assert not (tmp_path / job_id / "transcript.json").exists()
+    assert not (tmp_path / job_id / "subtitles").exists()
+    resumed = sh("./run-pipeline.sh", "-j", job_id, out=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "demux" not in resumed.stdout and "asr ... done" in resumed.stdout  # resumed, not restarted
+    name = f"{media.stem}.en.srt"
+    assert (tmp_path / job_id / "subtitles" / name).read_text() == (out / done_id / "subtitles" / name).read_text()

@@ -80,6 +80,19 @@ def load_job(path: Path) -> dict:
     return config.load_json(path / "job.json")
 
 
+# Manifests of the stages that write subtitle files, in the order their tracks are listed.
+SUBTITLE_MANIFESTS = ("translated_subtitles.json", "subtitles.json")
+
+
+def subtitle_tracks(job_path: Path) -> list[dict]:
+    """Every subtitle track the job has made: translations (targets) first, then the source."""
+    tracks = []
+    for name in SUBTITLE_MANIFESTS:
+        if (job_path / name).exists():
+            tracks += config.load_json(job_path / name).get("tracks", [])
+    return tracks
+
+
 def subtitle_path(job: dict, job_path: Path, lang: str, ext: str) -> Path:
     """Where the user finds the result: out/<job-id>/subtitles/<media-stem>.<lang>.<ext>."""
     return job_path / "subtitles" / f"{Path(job['media']).stem}.{lang}.{ext}"

@@ -109,6 +109,20 @@ def flores(code: str) -> str:
     return next((f for f in options if script and f.endswith("_" + script)), options[0])
 
 
+# FLORES uses ISO 639-3 individual-language codes; containers (MP4, Matroska) want ISO 639-2.
+_ISO639_2_FROM_FLORES = {
+    "arb": "ara", "pes": "fas", "npi": "nep", "ory": "ori", "pbt": "pus", "azj": "aze", "lvs": "lav",
+    "zsm": "msa", "khk": "mon", "plt": "mlg", "als": "sqi", "swh": "swa", "uzn": "uzb", "ydd": "yid",
+    "gaz": "orm", "quy": "que", "kmr": "kur", "fuv": "ful", "gom": "kok",
+}
+
+
+def iso639_2(code: str) -> str:
+    """Three-letter language tag for container metadata: hi -> hin, ur -> urd, fa -> fas."""
+    prefix = flores(code).split("_")[0]
+    return _ISO639_2_FROM_FLORES.get(prefix, prefix)
+
+
 def is_indic(code: str) -> bool:
     return code.partition("-")[0] in INDIC
 

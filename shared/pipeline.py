@@ -36,6 +36,7 @@ STAGE_IO = {
     "vad": (["audio.wav"], ["vad.json"]),
     "asr": (["audio.wav", "vad.json"], ["transcript.json"]),
     "subtitles": (["transcript.json"], ["subtitles.json"]),
+    "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
 }
 
 
@@ -128,14 +129,13 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
                      "finished": record.get("finished")})
     if as_json:
         print(json.dumps({"job_id": job["job_id"], "workflow": job["workflow"], "stages": rows,
-                          "subtitles": status.data.get("subtitles", [])}, indent=2))
+                          "outputs": outputs(job_path)}, indent=2))
         return 0
     print(f"job {job['job_id']} ({job['workflow']}, {Path(job['media']).name})")
     for row in rows:
         took = f"{row['seconds']:.1f} s" if row["seconds"] is not None else ""
         print(f"  {row['stage']:<22} {row['state']:<12} {took}")
-    for path in status.data.get("subtitles", []):
-        print(f"  -> {path}")
+    show_outputs(job_path)
     return 0
 
 
@@ -161,7 +161,7 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
             stale_upstream = True
     if not todo:
         print(f"Job {job['job_id']} is complete: nothing to do (--force runs it again).")
-        show_outputs(status)
+        show_outputs(job_path)
         return 0
     for stage in todo:
         manager.python_for(manager.venv_for(stage, stage_settings(job, stage).get("engine")))
@@ -184,16 +184,21 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
         status.update(stage, state="done", finished=_now(), seconds=seconds,
                       fingerprint=_fingerprint(job, job_path, stage))
         print(f" done ({seconds:.1f} s)")
-    if (job_path / "subtitles.json").exists():
-        status.data["subtitles"] = config.load_json(job_path / "subtitles.json").get("files", [])
-        config.write_json_atomic(status.path, status.data)
-    show_outputs(status)
+    show_outputs(job_path)
     lock.close()
     return 0
 
 
-def show_outputs(status: Status) -> None:
-    for path in status.data.get("subtitles", []):
+def outputs(job_path: Path) -> list[str]:
+    """What the user came for: subtitle files, then the muxed video."""
+    files = [job_path / t[fmt] for t in jobs.subtitle_tracks(job_path) for fmt in ("srt", "vtt") if fmt in t]
+    if (job_path / "mux.json").exists():
+        files.append(job_path / config.load_json(job_path / "mux.json")["output"])
+    return [config.display_path(f) for f in files if f.exists()]
+
+
+def show_outputs(job_path: Path) -> None:
+    for path in outputs(job_path):
         print(f"  -> {path}")
 
 

@@ -220,3 +220,58 @@ def test_killed_mid_stage_resumes_to_the_same_result(finished_job, tmp_path):
     assert "demux" not in resumed.stdout and "asr ... done" in resumed.stdout  # resumed, not restarted
     name = f"{media.stem}.en.srt"
     assert (tmp_path / job_id / "subtitles" / name).read_text() == (out / done_id / "subtitles" / name).read_text()
+
+
+def ffprobe_streams(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["streams"]
+
+
+def run_mux(job_path):
+    from shared.environment_manager import EnvironmentManager
+
+    log = job_path / "logs" / "mux.log"
+    code = EnvironmentManager().run_stage("mux", ["--job", str(job_path)], log_path=log)
+    assert code == 0, log.read_text()
+    return job_path / json.loads((job_path / "mux.json").read_text())["output"]
+
+
+def test_mux_into_mp4_as_mov_text_with_language_tag(finished_job, tmp_path):
+    out, job_id, media, _ = finished_job
+    muxed = run_mux(out / job_id)
+    assert muxed.name == f"{media.stem}.subtitled.mp4" and muxed.parent.name == "subtitles"
+    streams = ffprobe_streams(muxed)
+    source = ffprobe_streams(media)
+    assert [s["codec_name"] for s in streams] == [s["codec_name"] for s in source] + ["mov_text"]
+    subtitle = streams[-1]
+    assert subtitle["tags"]["language"] == "eng"
+    assert subtitle["disposition"]["default"] == 1
+    back = tmp_path / "back.srt"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(muxed), "-map", "0:s:0", str(back)],
+                   check=True)
+    assert "monsoon" in back.read_text().lower()
+
+
+def test_mux_into_mkv_targets_first_with_tags_and_titles(finished_job, tmp_path):
+    out, job_id, media, _ = finished_job
+    mkv = tmp_path / "news.mkv"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(media), "-c", "copy", str(mkv)], check=True)
+    prep = sh("./prepare-job.sh", "--media", str(mkv), "--workflow", "transcribe", "-s", "en", "--model",
+              "tiny.en", out=tmp_path / "out")
+    job_path = tmp_path / "out" / prep.stdout.strip().splitlines()[-1]
+    assert sh("./run-pipeline.sh", "-j", job_path.name, out=tmp_path / "out").returncode == 0
+    # a second track in the manifest shape the translation stage writes, to check order and tags
+    target = job_path / "subtitles" / "news.hi.srt"
+    target.write_text((job_path / "subtitles" / "news.en.srt").read_text())
+    (job_path / "translated_subtitles.json").write_text(json.dumps(
+        {"tracks": [{"language": "hi", "role": "target", "cues": 1, "srt": "subtitles/news.hi.srt"}]}))
+    muxed = run_mux(job_path)
+    assert muxed.suffix == ".mkv"
+    subs = [s for s in ffprobe_streams(muxed) if s["codec_type"] == "subtitle"]
+    assert [s["codec_name"] for s in subs] == ["subrip", "subrip"]
+    assert [s["tags"]["language"] for s in subs] == ["hin", "eng"]
+    assert [s["tags"]["title"] for s in subs] == ["Hindi", "English (original)"]
+    assert [s["disposition"]["default"] for s in subs] == [1, 0]
+    kinds = [s["codec_type"] for s in ffprobe_streams(muxed)]
+    assert kinds.count("video") == 1 and kinds.count("audio") == 1

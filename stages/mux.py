@@ -1,0 +1,71 @@
+"""Mux: the job's subtitle tracks as soft subtitles in a copy of the media, video and audio copied.
+
+MP4-family input keeps its container with mov_text tracks (the only text codec MP4 players read);
+anything else with video becomes Matroska with SRT tracks; audio-only input becomes .mka. Each track
+carries its ISO 639-2 language tag and a title; the first track (a translation, when there is one)
+is the default. The file lands beside the subtitles: subtitles/<media-stem>.subtitled.<ext>.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from shared import jobs, languages, media
+from shared.errors import UserError, run_cli
+from stages._common import stage_args, temp_path, write_json
+
+MP4_FAMILY = {".mp4", ".m4v", ".mov"}
+
+
+def container_for(source: Path, has_video: bool) -> tuple[str, str]:
+    """(output extension, subtitle codec)."""
+    if source.suffix.lower() in MP4_FAMILY:
+        return source.suffix.lower(), "mov_text"
+    return (".mkv" if has_video else ".mka"), "srt"
+
+
+def mux_command(source: Path, tracks: list[dict], job_path: Path, output: Path, codec: str) -> list[str]:
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source)]
+    for track in tracks:
+        cmd += ["-i", str(job_path / track["srt"])]
+    cmd += ["-map", "0:v?", "-map", "0:a", "-c:v", "copy", "-c:a", "copy", "-c:s", codec]
+    for index, track in enumerate(tracks):
+        cmd += ["-map", f"{index + 1}:0"]
+    for index, track in enumerate(tracks):
+        lang = track["language"]
+        known = lang.partition("-")[0] in languages.LANGUAGES
+        title = languages.name(lang) if known else lang
+        if track.get("role") == "source":
+            title += " (original)"
+        cmd += [f"-metadata:s:s:{index}", f"language={languages.iso639_2(lang) if known else 'und'}",
+                f"-metadata:s:s:{index}", f"title={title}",
+                f"-disposition:s:{index}", "default" if index == 0 else "0"]
+    return cmd + [str(output)]
+
+
+def main() -> int:
+    job_path, job, _ = stage_args("mux")
+    source = Path(job["media"])
+    tracks = [t for t in jobs.subtitle_tracks(job_path) if "srt" in t]
+    if not tracks:
+        raise UserError("no subtitle tracks to mux: run the subtitles stage first")
+    info = media.probe(source)
+    ext, codec = container_for(source, info["video_streams"] > 0)
+    output = job_path / "subtitles" / f"{source.stem}.subtitled{ext}"
+    tmp = temp_path(output)
+    result = subprocess.run(mux_command(source, tracks, job_path, tmp, codec), capture_output=True, text=True)
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        sys.stderr.write(result.stderr)
+        raise UserError(f"ffmpeg could not mux the subtitles into {output.name}")
+    os.replace(tmp, output)
+    write_json(job_path / "mux.json", {"output": str(output.relative_to(job_path)), "subtitle_codec": codec,
+                                       "tracks": [t["language"] for t in tracks]})
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, prog="mux")

@@ -22,6 +22,9 @@ import sys
 from shared import config
 
 SCHEMA_VERSION = 1
+# Engines whose stage code exists. The hardware's preferred engine (whisperx on CUDA, mlx on Apple
+# Silicon, pyannote VAD on CUDA) is recorded beside the choice and taken once its stage is built.
+READY_ENGINES = {"asr": ("faster-whisper",), "vad": ("silero",)}
 
 
 def _cpu_count() -> int:
@@ -92,6 +95,10 @@ def _cpu_model_size(cpus: int, memory_gb: float) -> str:
 
 def choose_stage_settings(info: dict) -> dict:
     """Per-stage device, compute type, batch size, engine and default model for this machine."""
+    return _ready(_preferred_stage_settings(info))
+
+
+def _preferred_stage_settings(info: dict) -> dict:
     cpus = info["cpu"]["count"]
     threads = max(1, cpus)
     memory = info["memory_gb"]
@@ -130,6 +137,17 @@ def choose_stage_settings(info: dict) -> dict:
     }
 
 
+def _ready(stages: dict) -> dict:
+    for stage, ready in READY_ENGINES.items():
+        preferred = stages[stage].get("engine")
+        if preferred not in ready:
+            stages[stage]["engine"] = ready[0]
+            stages[stage]["preferred_engine"] = preferred
+            if stages[stage].get("device") == "mlx":
+                stages[stage].update(device="cpu", compute_type="int8")
+    return stages
+
+
 def default_venvs(info: dict) -> list[str]:
     """The venvs this hardware's chosen engines need; bootstrap --with adds to these."""
     venv_map = config.venv_map()
@@ -138,8 +156,8 @@ def default_venvs(info: dict) -> list[str]:
         engine = settings.get("engine")
         entry = venv_map["stages"].get(stage, {})
         venv = entry.get("engines", {}).get(engine, entry.get("venv")) if engine else entry.get("venv")
-        if stage == "align" and info["accelerator"] != "cuda":
-            continue  # alignment is opt-in off CUDA: the whisperx venv is 7.6 GB
+        if stage == "align":
+            continue  # alignment is opt-in (--with whisperx): that venv is 7.6 GB
         if venv and venv not in wanted:
             wanted.append(venv)
     return wanted

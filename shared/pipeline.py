@@ -41,7 +41,8 @@ STAGE_IO = {
 
 
 def asr_engines() -> list[str]:
-    return list(config.venv_map()["stages"]["asr"]["engines"])
+    """The ASR engines a job may choose: those in the venv map whose stage code is built."""
+    return [e for e in config.venv_map()["stages"]["asr"]["engines"] if e in hardware.READY_ENGINES["asr"]]
 
 
 def check_workflow_available(workflow: str) -> None:

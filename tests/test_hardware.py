@@ -40,14 +40,16 @@ def _info(**over):
     return info
 
 
-def test_cuda_workstation_gets_whisperx_float16():
+def test_cuda_workstation_gets_float16_large_model_on_the_gpu():
     gpu = {"index": 0, "name": "RTX 4090", "memory_gb": 24.0, "compute_capability": "8.9"}
     info = _info(cuda={"available": True, "devices": [gpu]}, accelerator="cuda")
     stages = choose_stage_settings(info)
-    assert stages["asr"] == {"engine": "whisperx", "device": "cuda", "compute_type": "float16",
-                             "batch_size": 16, "model": "large-v3", "threads": 16}
-    assert stages["translate"]["device"] == "cuda" and stages["vad"]["engine"] == "pyannote"
-    assert hardware.default_venvs(info) == ["common", "whisperx", "translate"]
+    # whisperx is preferred on CUDA; until its stage exists faster-whisper serves on the GPU
+    assert stages["asr"] == {"engine": "faster-whisper", "preferred_engine": "whisperx", "device": "cuda",
+                             "compute_type": "float16", "batch_size": 16, "model": "large-v3", "threads": 16}
+    assert stages["translate"]["device"] == "cuda"
+    assert stages["vad"]["engine"] == "silero" and stages["vad"]["preferred_engine"] == "pyannote"
+    assert hardware.default_venvs(info) == ["common", "translate"]
 
 
 def test_small_gpu_gets_a_smaller_model_and_batch():
@@ -59,8 +61,9 @@ def test_small_gpu_gets_a_smaller_model_and_batch():
 def test_apple_silicon_gets_mlx():
     info = _info(mps={"available": True}, mlx={"available": True}, accelerator="mps", memory_gb=16.0)
     stages = choose_stage_settings(info)
-    assert stages["asr"]["engine"] == "mlx" and stages["asr"]["model"] == "large-v3-turbo"
-    assert hardware.default_venvs(info) == ["common", "mlx", "translate"]
+    assert stages["asr"]["preferred_engine"] == "mlx" and stages["asr"]["model"] == "large-v3-turbo"
+    assert stages["asr"]["engine"] == "faster-whisper" and stages["asr"]["device"] == "cpu"
+    assert hardware.default_venvs(info) == ["common", "translate"]
 
 
 def test_cpu_model_size_follows_resources():

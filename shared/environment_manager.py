@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from shared import config, hardware
 from shared.errors import MissingVenvError, UserError
@@ -120,9 +120,11 @@ class EnvironmentManager:
 
     def run_stage(self, stage: str, args: Sequence[str] = (), *, log_path: Path | None = None,
                   engine: str | None = None, venv: str | None = None, allow_download: bool = False,
-                  threads: int | None = None, timeout: float | None = None) -> int:
+                  threads: int | None = None, timeout: float | None = None,
+                  on_poll: Callable[[], None] | None = None, poll_seconds: float = 0.5) -> int:
         """Run a stage in its venv (the map's, or `venv` for stages such as doctor that run in any);
-        its stdout and stderr go to log_path (appended) or to ours."""
+        its stdout and stderr go to log_path (appended) or to ours. With a log, on_poll is called every
+        poll_seconds while the stage runs (the pipeline shows progress from the log there)."""
         venv = venv or self.venv_for(stage, engine)
         cmd = self.command(stage, args, venv=venv)
         if threads is None:
@@ -135,9 +137,20 @@ class EnvironmentManager:
         with open(log_path, "ab") as log:
             log.write(f"$ {' '.join(cmd)}\n".encode())
             log.flush()
-            return subprocess.run(cmd, env=env, cwd=config.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=timeout,
-                                  preexec_fn=_die_with_parent).returncode
+            proc = subprocess.Popen(cmd, env=env, cwd=config.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            try:
+                while True:
+                    try:
+                        return proc.wait(timeout=poll_seconds if on_poll else timeout)
+                    except subprocess.TimeoutExpired:
+                        if not on_poll:
+                            raise
+                        on_poll()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
 
 
 def main() -> int:

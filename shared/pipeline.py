@@ -171,20 +171,23 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
     for stage in todo:
         number = stages.index(stage) + 1
         engine = stage_settings(job, stage).get("engine")
-        print(f"[{number}/{total}] {stage} ...", end="", flush=True)
+        label = f"[{number}/{total}] {stage} ..."
+        print(label, end="", flush=True)
         started = time.monotonic()
         status.update(stage, state="running", started=_now(), finished=None, seconds=None)
-        code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_dir / f"{stage}.log",
-                                 allow_download=args.allow_download)
+        log_path = log_dir / f"{stage}.log"
+        progress = _ProgressLine(label, log_path, started) if sys.stdout.isatty() else None
+        code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_path,
+                                 allow_download=args.allow_download, on_poll=progress)
         seconds = round(time.monotonic() - started, 2)
         if code != 0:
             status.update(stage, state="failed", finished=_now(), seconds=seconds, exit_code=code)
-            print(" failed")
+            print(f"\r{label} failed\x1b[K" if progress else " failed")
             reason = _last_error(log_dir / f"{stage}.log")
             raise UserError(f"stage {stage} failed: {reason} (log: {config.display_path(log_dir / f'{stage}.log')})")
         status.update(stage, state="done", finished=_now(), seconds=seconds,
                       fingerprint=_fingerprint(job, job_path, stage))
-        print(f" done ({seconds:.1f} s)")
+        print(f"\r{label} done ({seconds:.1f} s)\x1b[K" if progress else f" done ({seconds:.1f} s)")
     show_outputs(job_path)
     lock.close()
     return 0
@@ -201,6 +204,26 @@ def outputs(job_path: Path) -> list[str]:
 def show_outputs(job_path: Path) -> None:
     for path in outputs(job_path):
         print(f"  -> {path}")
+
+
+class _ProgressLine:
+    """On a terminal: rewrite the stage's line with its elapsed time and the last `progress:` value
+    the stage wrote to its log."""
+
+    def __init__(self, label: str, log_path: Path, started: float):
+        self.label, self.log_path, self.started = label, log_path, started
+
+    def __call__(self) -> None:
+        percent = ""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+                lines = [l for l in log.read().decode(errors="replace").splitlines() if l.startswith("progress:")]
+            if lines:
+                percent = " " + lines[-1].split(":", 1)[1].strip()
+        except OSError:
+            pass
+        print(f"\r{self.label}{percent} ({time.monotonic() - self.started:.0f} s)\x1b[K", end="", flush=True)
 
 
 def _last_error(log: Path) -> str:

@@ -8,6 +8,7 @@ usual source of repeated-phrase hallucination, and subtitles gain nothing from i
 from __future__ import annotations
 
 import json
+import sys
 
 from shared.errors import UserError, run_cli
 from stages._common import stage_args, write_json
@@ -43,10 +44,10 @@ def main() -> int:
             str(job_path / "audio.wav"), language=language, word_timestamps=True, vad_filter=False,
             clip_timestamps=clips, beam_size=int(settings.get("beam_size", 5)),
             condition_on_previous_text=bool(settings.get("condition_on_previous_text", False)))
-        segments = list(segments)
         transcript["language"] = info.language
         transcript["language_probability"] = round(info.language_probability, 3)
         for index, seg in enumerate(segments):
+            print(f"progress: {min(1.0, seg.end / max(vad['duration'], 0.001)):.0%}", file=sys.stderr, flush=True)
             text = seg.text.strip()
             if not text:
                 continue

@@ -275,3 +275,22 @@ def test_mux_into_mkv_targets_first_with_tags_and_titles(finished_job, tmp_path)
     assert [s["disposition"]["default"] for s in subs] == [1, 0]
     kinds = [s["codec_type"] for s in ffprobe_streams(muxed)]
     assert kinds.count("video") == 1 and kinds.count("audio") == 1
+
+
+def test_terminal_shows_progress_and_auto_detects_language(finished_job, tmp_path):
+    import pexpect
+
+    _, _, media, _ = finished_job
+    prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "auto",
+              "--model", "tiny.en", out=tmp_path)
+    job_id = prep.stdout.strip().splitlines()[-1]
+    child = pexpect.spawn("./run-pipeline.sh", ["-j", job_id], cwd=str(REPO), encoding="utf-8", timeout=300,
+                          env=clean_env(SUBTITLER_OUT_DIR=str(tmp_path), HF_HUB_OFFLINE="1"))
+    child.expect(r"\[3/4\] asr \.\.\. (\d+% )?\(\d+ s\)")  # rewritten in place while the stage runs
+    child.expect_exact("[3/4] asr ... done")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    transcript = json.loads((tmp_path / job_id / "transcript.json").read_text())
+    assert transcript["language"] == "en"
+    assert (tmp_path / job_id / "subtitles" / f"{media.stem}.en.srt").exists()

@@ -207,8 +207,8 @@ def _cache_models(hardware_info: dict, args: argparse.Namespace, report: Reporte
     report.say("Caching models: handing over to ./cache-models.sh --all")
     code = subprocess.run([str(config.REPO_ROOT / "cache-models.sh"), "--all"], cwd=config.REPO_ROOT).returncode
     if code != 0:
-        report.say(f"Model caching did not complete (cache-models.sh exit {code}); the environments are ready, "
-                   "but the models above are not cached")
+        report.say(f"Model caching did not complete (cache-models.sh exit {code}, its message above); the "
+                   "environments are ready; run ./cache-models.sh --all again once the cause is fixed")
     return code
 
 

@@ -1,9 +1,9 @@
-"""cache-models.sh: fetch models into the project cache so every later run is offline.
+"""cache-models.sh: fetch the catalog's models into the project cache so every later run is offline,
+and show, verify, move and prune what is cached.
 
-This is the front of the Model cache work. What exists now: the catalog (--list), what is cached
-(--status, read with huggingface_hub's own cache scanner) and the selection flags, which say exactly
-which models they would fetch. Downloading itself is not built yet; asking for it says so and exits
-with status 3, so no script mistakes "nothing fetched" for success.
+The catalog (config/models.json, read through shared.model_catalog) says what each flag fetches;
+shared.model_cache does the work through huggingface_hub. The --status --json schema is documented
+in docs/setup/MODEL_CACHING.md.
 """
 
 from __future__ import annotations
@@ -11,75 +11,203 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from shared import config, hardware, model_catalog
+from shared import config, hardware, model_cache, model_catalog
 from shared.errors import UserError, run_cli
+from shared.model_catalog import Model
 
-NOT_BUILT_EXIT = 3
+STATUS_SCHEMA_VERSION = 1
+VERIFY_FAILED_EXIT = 1
 
 
 def _parser() -> argparse.ArgumentParser:
+    catalog_groups = config.load_json(config.MODEL_CATALOG_PATH)["all_groups"]
     parser = argparse.ArgumentParser(
         prog="cache-models.sh",
-        description="Fetch models into the project cache (.cache/huggingface, .cache/torch, .cache/mlx) "
-                    "so that every later run is offline.")
-    pick = parser.add_argument_group("what to fetch")
-    pick.add_argument("--all", action="store_true", help="every default model for this machine")
-    for group, about in model_catalog.groups().items():
-        if group in config.load_json(config.MODEL_CATALOG_PATH)["all_groups"]:
-            pick.add_argument(f"--{group}", action="store_true", help=about)
-    look = parser.add_argument_group("look, fetch nothing")
-    look.add_argument("--list", action="store_true", help="the catalog: every model, its size and group")
-    look.add_argument("--status", action="store_true", help="what is cached now, and its size on disk")
-    look.add_argument("--json", action="store_true", help="with --status: machine-readable output")
+        description="Fetch models into the project cache (.cache/huggingface, .cache/torch, .cache/mlx) so "
+                    "that every later run is offline; show, verify, move and prune what is cached.",
+        epilog="Gated models (IndicTrans2, pyannote) need their terms accepted on the hub and a token: "
+               "HF_TOKEN, or the one `hf auth login` stores. Tokens are never written anywhere.")
+    pick = parser.add_argument_group("what to fetch (or export, with --export)")
+    pick.add_argument("--all", action="store_true", help="the default models of every group this machine uses")
+    for group in catalog_groups:
+        pick.add_argument(f"--{group}", action="store_true", help=model_catalog.groups()[group])
+    pick.add_argument("--model", action="append", default=[], metavar="KEY|REPO[@REV]",
+                      help="one model by catalog key, alias (e.g. large-v3) or hub repo id (repeatable)")
+    how = parser.add_argument_group("how")
+    how.add_argument("--dry-run", action="store_true", help="say what would be fetched and how many bytes")
+    how.add_argument("--force", action="store_true", help="download again even if cached")
+    look = parser.add_argument_group("look and maintain")
+    look.add_argument("--list", action="store_true", help="the catalog: every model, cached or not, and its size")
+    look.add_argument("--status", action="store_true", help="what is cached, its size, what each workflow misses")
+    look.add_argument("--json", action="store_true", help="with --status: machine-readable (documented schema)")
+    look.add_argument("--verify", action="store_true", help="check cached files against the hub's checksums")
+    look.add_argument("--repair", action="store_true", help="with --verify: fetch corrupt or missing files again")
+    look.add_argument("--remove", action="append", default=[], metavar="KEY", help="delete a model from the cache")
+    look.add_argument("--prune", action="store_true", help="delete old revisions and partial downloads")
+    look.add_argument("--export", metavar="FILE", help="write cached models to a bundle for an air-gapped machine")
+    look.add_argument("--import", dest="import_file", metavar="FILE", help="verify a bundle, then add it to the cache")
     return parser
 
 
-def _status(as_json: bool) -> int:
-    from huggingface_hub import scan_cache_dir
+def _resolve(name: str) -> Model:
+    repo, _, rev = name.partition("@")
+    model = model_catalog.find(repo)
+    if model is not None:
+        return Model(**{**model.__dict__, "revision": rev}) if rev else model
+    if "/" not in repo:
+        raise UserError(f"unknown model '{name}': see ./cache-models.sh --list, or give a hub repo id (org/name)")
+    return Model(key=repo, repo=repo, revision=rev or "main", group="custom", size_gb=0.0, stage="custom",
+                 venv="common", gated=False, licence="unknown")
 
-    hub = config.cache_paths()["hf_hub_cache"]
-    repos = []
-    if hub.is_dir():
-        for repo in sorted(scan_cache_dir(hub).repos, key=lambda r: r.repo_id):
-            repos.append({"repo": repo.repo_id, "size_bytes": repo.size_on_disk,
-                          "refs": sorted(ref for rev in repo.revisions for ref in rev.refs),
-                          "revisions": sorted(rev.commit_hash for rev in repo.revisions)})
+
+def _selected(args: argparse.Namespace) -> list[Model]:
+    catalog_groups = config.load_json(config.MODEL_CATALOG_PATH)["all_groups"]
+    groups = model_catalog.all_groups(hardware.load()) if args.all else [
+        g for g in catalog_groups if getattr(args, g, False)]
+    models = model_catalog.select(groups) + [_resolve(n) for n in args.model]
+    unique = {m.repo: m for m in models}
+    return list(unique.values())
+
+
+def _fmt_bytes(n: int | float) -> str:
+    return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
+
+
+def _workflow_needs() -> dict:
+    hw = hardware.load()
+    asr_name = hw.get("stages", {}).get("asr", {}).get("model", "base")
+    asr = model_catalog.find(asr_name, "asr")
+    routes = config.load_json(config.MODEL_CATALOG_PATH)["translation_routes"]
+    pairs = {}
+    for pair, key in routes.items():
+        model = model_catalog.find(key)
+        pairs[pair] = {"model": key, "cached": model_catalog.snapshot(model) is not None}
+    transcribe = [asr.key] if asr else []
+    translate = transcribe + sorted({p["model"] for p in pairs.values()})
+    def missing(keys):
+        return [k for k in keys if model_catalog.snapshot(model_catalog.find(k)) is None]
+    workflows = {
+        "transcribe": {"needs": transcribe, "missing": missing(transcribe)},
+        "translate": {"needs": translate, "missing": missing(translate)},
+        "subtitle": {"needs": translate, "missing": missing(translate)},
+    }
+    return {"workflows": workflows, "translation_pairs": pairs,
+            "english_offline": model_catalog.snapshot(model_catalog.find("tiny.en", "asr")) is not None}
+
+
+def status(as_json: bool) -> int:
+    rows = []
+    for m in model_catalog.load():
+        snapshot = model_catalog.snapshot(m)
+        rows.append({"key": m.key, "repo": m.repo, "group": m.group, "stage": m.stage, "revision": m.revision,
+                     "cached": snapshot is not None, "commit": snapshot.name if snapshot else None,
+                     "size_bytes": model_cache.disk_size(m) if snapshot else 0, "embedded": m.embedded,
+                     "gated": m.gated})
+    needs = _workflow_needs()
     if as_json:
-        print(json.dumps({"hub_cache": str(hub), "repos": repos}, indent=2))
+        print(json.dumps({"schema_version": STATUS_SCHEMA_VERSION, "hub_cache": str(model_catalog.hub_dir()),
+                          "models": rows, **needs}, indent=2))
         return 0
-    print(f"hub cache: {config.display_path(hub)}")
-    if not repos:
-        print("  nothing cached")
-    for repo in repos:
-        print(f"  {repo['repo']:<50} {repo['size_bytes'] / 2**20:9.1f} MB  refs: {', '.join(repo['refs']) or '-'}")
+    cached = [r for r in rows if r["cached"]]
+    print(f"cache: {config.display_path(model_catalog.hub_dir())} "
+          f"({len(cached)} models, {_fmt_bytes(sum(r['size_bytes'] for r in cached))})")
+    for r in cached:
+        note = " (embedded)" if r["embedded"] else ""
+        print(f"  {r['key']:<34} {r['repo']:<48} {_fmt_bytes(r['size_bytes']):>10}{note}")
+    for name, wf in needs["workflows"].items():
+        state = "ready" if not wf["missing"] else "missing " + ", ".join(wf["missing"])
+        print(f"{name:<11} {state}")
+    for pair, info in needs["translation_pairs"].items():
+        print(f"  {pair:<12} {info['model']:<32} {'cached' if info['cached'] else 'not cached'}")
+    return 0
+
+
+def list_catalog() -> int:
+    for m in model_catalog.load():
+        cached = "cached" if model_catalog.snapshot(m) is not None else ""
+        flags = ", ".join(f for f in ("embedded" if m.embedded else "", "gated" if m.gated else "",
+                                      "default" if m.default else "") if f)
+        print(f"{m.key:<36} {m.repo:<50} {m.size_gb:7.2f} GB  {m.group:<11} {cached:<7} {flags}")
+    return 0
+
+
+def fetch(models: list[Model], dry_run: bool, force: bool) -> int:
+    if not models:
+        raise UserError("say what to fetch: --all, --whisperx, --indictrans2, --nllb, --mlx or --model KEY "
+                        "(see --help)")
+    plans = []
+    for m in models:
+        if m.embedded:
+            print(f"{m.key}: embedded, nothing to fetch")
+            continue
+        todo, total = model_cache.plan(m)
+        if force:
+            todo = total
+        plans.append((m, todo, total))
+        print(f"{m.key:<36} {m.repo}@{m.revision[:12]}: {_fmt_bytes(todo)} to download of {_fmt_bytes(total)}")
+    need = sum(todo for _, todo, _ in plans)
+    print(f"total to download: {_fmt_bytes(need)}")
+    if dry_run:
+        return 0
+    model_cache.check_disk(need)
+    for m, todo, _ in plans:
+        print(f"fetching {m.repo} ...", flush=True)
+        path = model_cache.fetch(m, force=force)
+        print(f"  cached {m.key} at {config.display_path(path)}")
+    return 0
+
+
+def verify(models: list[Model], repair: bool) -> int:
+    targets = models or [m for m in model_catalog.load() if model_catalog.read_record(m.repo)]
+    bad = 0
+    for m in targets:
+        problems = model_cache.verify(m)
+        if not problems:
+            print(f"ok       {m.key}")
+            continue
+        bad += 1
+        print(f"CORRUPT  {m.key}: {'; '.join(problems)}")
+        if repair:
+            if problems not in (["not cached"], ["snapshot missing"]):
+                model_cache.drop_files(m, [p.split(":")[0] for p in problems])
+            model_cache.fetch(m)
+            again = model_cache.verify(m)
+            print(f"{'repaired' if not again else 'STILL BAD'} {m.key}")
+            bad -= 0 if again else 1
+    if bad:
+        print(f"{bad} model(s) failed verification: run ./cache-models.sh --verify --repair", file=sys.stderr)
+        return VERIFY_FAILED_EXIT
     return 0
 
 
 def main() -> int:
     args = _parser().parse_args()
-    catalog_groups = config.load_json(config.MODEL_CATALOG_PATH)["all_groups"]
     if args.list:
-        for m in model_catalog.load():
-            note = " (embedded: ships with the common venv)" if m.embedded else ""
-            print(f"{m.key:<30} {m.repo:<48} {m.size_gb:6.2f} GB  {m.group}{note}")
-        return 0
+        return list_catalog()
     if args.status:
-        return _status(args.json)
-    groups = model_catalog.all_groups(hardware.load()) if args.all else [
-        g for g in catalog_groups if getattr(args, g, False)]
-    if not groups:
-        raise UserError("say what to fetch: --all, or one of "
-                        + ", ".join(f"--{g}" for g in catalog_groups) + " (see --help)")
-    models = model_catalog.select(groups)
-    size_gb, minutes = model_catalog.estimate(models)
-    print(f"Selected {len(models)} models, about {size_gb} GB (about {minutes} min at "
-          f"{model_catalog.ASSUMED_DOWNLOAD_MB_PER_S:.0f} MB/s):")
-    for m in models:
-        print(f"  {m.repo} ({m.size_gb} GB)")
-    print("cache-models.sh: downloading is not built yet; nothing was fetched. "
-          "The embedded Whisper tiny.en is already registered by bootstrap.", file=sys.stderr)
-    return NOT_BUILT_EXIT
+        return status(args.json)
+    if args.import_file:
+        repos = model_cache.import_bundle(Path(args.import_file))
+        print(f"imported {len(repos)} model(s): {', '.join(repos)}")
+        return 0
+    if args.export:
+        models = _selected(args) or model_catalog.load()
+        manifest = model_cache.export_bundle(models, Path(args.export))
+        print(f"exported {len(manifest['models'])} model(s) to {args.export}")
+        return 0
+    if args.remove:
+        for name in args.remove:
+            model = _resolve(name)
+            print(f"removed {model.key} ({_fmt_bytes(model_cache.remove(model))})")
+        return 0
+    if args.prune:
+        print(f"pruned {_fmt_bytes(model_cache.prune())}")
+        return 0
+    if args.verify:
+        return verify(_selected(args), args.repair)
+    return fetch(_selected(args), args.dry_run, args.force)
 
 
 if __name__ == "__main__":

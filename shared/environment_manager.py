@@ -94,6 +94,9 @@ class EnvironmentManager:
             "TRANSFORMERS_CACHE": str(paths["hf_hub_cache"]),
             "TORCH_HOME": str(paths["torch_home"]),
             "MLX_CACHE_DIR": str(paths["mlx_home"]),
+            # HF_HOME moves into the project cache; the token `hf auth login` stored stays where it is.
+            "HF_TOKEN_PATH": env.get("HF_TOKEN_PATH") or os.path.join(
+                env.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "token"),
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "TOKENIZERS_PARALLELISM": "false",
             "OMP_WAIT_POLICY": "PASSIVE",

@@ -31,4 +31,7 @@ def run_cli(main: Callable[[], int | None], prog: str | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # output piped into head or less and closed early: not an error
+        sys.stderr.close()
+        sys.exit(0)
     sys.exit(code or 0)

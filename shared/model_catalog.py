@@ -1,15 +1,23 @@
 """The model catalog (config/models.json): the one table of every model the stages use.
 
-cache-models.sh, bootstrap's caching prompt and the stages read it here and nowhere else.
+cache-models.sh, bootstrap's caching prompt and the stages read it here and nowhere else. This module
+is standard library only: the pipeline checks, before any work, that a job's models are cached,
+without importing huggingface_hub. What was fetched is recorded beside the hub cache
+(<hf_home>/subtitler/records/<repo folder>.json: commit, files, sizes and the checksums the hub
+declared), which is what "complete" and --verify are measured against.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fnmatch
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from shared import config
+from shared import config, hub_cache
+from shared.errors import UserError
 
-# A planning figure for the prompt's time estimate: a home connection, not a data centre.
+# A planning figure for time estimates: a home connection, not a data centre.
 ASSUMED_DOWNLOAD_MB_PER_S = 10.0
 
 
@@ -24,23 +32,41 @@ class Model:
     venv: str
     gated: bool
     licence: str
+    files: tuple[str, ...] = ("*",)
+    required: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
     default: bool = False
     embedded: bool = False
 
+    @property
+    def page(self) -> str:
+        return f"https://huggingface.co/{self.repo}"
+
+    def wants(self, filename: str) -> bool:
+        return any(fnmatch.fnmatch(filename, pattern) for pattern in self.files)
+
+
+def _catalog() -> dict:
+    return config.load_json(config.MODEL_CATALOG_PATH)
+
 
 def load() -> list[Model]:
-    catalog = config.load_json(config.MODEL_CATALOG_PATH)
-    fields = Model.__dataclass_fields__
-    return [Model(**{k: v for k, v in entry.items() if k in fields}) for entry in catalog["models"]]
+    fields_ = Model.__dataclass_fields__
+    models = []
+    for entry in _catalog()["models"]:
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k in fields_}
+        models.append(Model(**values))
+    return models
 
 
 def groups() -> dict[str, str]:
-    return config.load_json(config.MODEL_CATALOG_PATH)["groups"]
+    return _catalog()["groups"]
 
 
 def all_groups(hardware: dict | None = None) -> list[str]:
     """What --all means on this machine: MLX models only where MLX runs."""
-    names = config.load_json(config.MODEL_CATALOG_PATH)["all_groups"]
+    names = _catalog()["all_groups"]
     if hardware is not None and not hardware.get("mlx", {}).get("available"):
         names = [name for name in names if name != "mlx"]
     return names
@@ -56,3 +82,75 @@ def estimate(models: list[Model]) -> tuple[float, int]:
     size_gb = sum(m.size_gb for m in models)
     minutes = max(1, round(size_gb * 1024 / ASSUMED_DOWNLOAD_MB_PER_S / 60))
     return round(size_gb, 1), minutes
+
+
+def find(name: str, stage: str | None = None) -> Model | None:
+    """A model by catalog key, alias (a Whisper size such as tiny.en or large-v3) or repo id."""
+    for model in load():
+        if stage and model.stage != stage:
+            continue
+        if name in (model.key, model.repo) or name in model.aliases:
+            return model
+    return None
+
+
+# -- what is cached ------------------------------------------------------------------------------
+
+def hub_dir() -> Path:
+    return config.cache_paths()["hf_hub_cache"]
+
+
+def records_dir() -> Path:
+    return config.cache_paths()["hf_home"] / "subtitler" / "records"
+
+
+def record_path(repo: str) -> Path:
+    return records_dir() / f"{hub_cache.repo_folder_name(repo)}.json"
+
+
+def read_record(repo: str) -> dict | None:
+    path = record_path(repo)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_record(repo: str, record: dict) -> None:
+    config.write_json_atomic(record_path(repo), record)
+
+
+def snapshot(model: Model) -> Path | None:
+    """The cached snapshot of the model's pinned revision, if every file it needs is there."""
+    record = read_record(model.repo)
+    revision = record["commit"] if record else model.revision
+    path = hub_cache.resolve_snapshot(hub_dir(), model.repo, revision)
+    if path is None and model.embedded:
+        path = hub_cache.resolve_snapshot(hub_dir(), model.repo, "main")
+    if path is None:
+        return None
+    needed = list(model.required) or (list(record["files"]) if record else [])
+    if not needed or not all((path / name).exists() for name in needed):
+        return None
+    return path
+
+
+def fetch_command(model: Model) -> str:
+    return f"./cache-models.sh --model {model.key}"
+
+
+def require(name: str, stage: str) -> Path:
+    """The local directory of a model a stage needs, or a one-line error naming the command that
+    fetches it. A path to an existing directory is taken as the user's own model."""
+    if Path(name).expanduser().is_dir():
+        return Path(name).expanduser()
+    model = find(name, stage)
+    if model is None:
+        known = ", ".join(a for m in load() if m.stage == stage for a in (m.aliases or (m.key,)))
+        raise UserError(f"unknown {stage} model '{name}': choose one of {known}, or give a model directory")
+    path = snapshot(model)
+    if path is None:
+        raise UserError(f"model {model.repo} ({model.key}) is not cached: run {fetch_command(model)}")
+    return path

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared import config, hardware, jobs
+from shared import config, hardware, jobs, model_catalog
 from shared.environment_manager import EnvironmentManager
 from shared.errors import UserError, run_cli
 
@@ -114,6 +114,19 @@ def _acquire_lock(job_path: Path, job_id: str):
     return handle
 
 
+# Which setting of a stage names the model it loads.
+MODEL_SETTINGS = {"asr": "model"}
+
+
+def check_models(job: dict, stages: list[str]) -> None:
+    """Before any work: every model the stages to run need is in the cache, or a one-line error
+    names the command that fetches it."""
+    for stage in stages:
+        setting = MODEL_SETTINGS.get(stage)
+        if setting:
+            model_catalog.require(stage_settings(job, stage)[setting], stage)
+
+
 def _now() -> str:
     return _dt.datetime.now().isoformat(timespec="seconds")
 
@@ -166,6 +179,8 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
         return 0
     for stage in todo:
         manager.python_for(manager.venv_for(stage, stage_settings(job, stage).get("engine")))
+    if not args.allow_download:
+        check_models(job, todo)
     log_dir = job_path / "logs"
     total = len(stages)
     for stage in todo:

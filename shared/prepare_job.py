@@ -11,7 +11,7 @@ import argparse
 import datetime as _dt
 from pathlib import Path
 
-from shared import config, jobs, languages, media, pipeline
+from shared import config, jobs, languages, media, model_catalog, pipeline
 from shared.errors import UserError, run_cli
 
 
@@ -50,6 +50,8 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError(f"--start {args.start} is past the end of the media ({info['duration']:.1f} s)")
     if args.engine and args.engine not in pipeline.asr_engines():
         raise UserError(f"unknown engine '{args.engine}': choose one of {', '.join(pipeline.asr_engines())}")
+    if args.model and model_catalog.find(args.model, "asr") is None and not Path(args.model).expanduser().is_dir():
+        raise UserError(f"unknown model '{args.model}': see ./cache-models.sh --list (e.g. tiny.en, small, large-v3)")
     if args.model and args.model.endswith(".en") and source not in ("en", languages.AUTO):
         raise UserError(f"{args.model} understands English only: choose a multilingual model "
                         f"(e.g. --model small) for {languages.name(source)}")

@@ -8,26 +8,33 @@ usual source of repeated-phrase hallucination, and subtitles gain nothing from i
 from __future__ import annotations
 
 import json
+import os
 import sys
 
+from shared import model_catalog
 from shared.errors import UserError, run_cli
 from stages._common import stage_args, write_json
 
 
 def load_model(settings: dict):
+    """The Whisper model from the project cache, through the catalog (or a model directory the user
+    gave). With --allow-download a missing catalog model is fetched first."""
     from faster_whisper import WhisperModel
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
     name = settings["model"]
+    if os.environ.get("SUBTITLER_ALLOW_DOWNLOAD") == "1":
+        model = model_catalog.find(name, "asr")
+        if model is not None and model_catalog.snapshot(model) is None:
+            from shared import model_cache
+
+            model_cache.fetch(model)
+    path = model_catalog.require(name, "asr")
     try:
-        return WhisperModel(name, device=settings.get("device", "cpu"),
+        return WhisperModel(str(path), device=settings.get("device", "cpu"),
                             compute_type=settings.get("compute_type", "int8"),
                             cpu_threads=int(settings.get("threads") or 0))
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HFValidationError, FileNotFoundError) as exc:
-        raise UserError(f"Whisper model '{name}' is not in the cache: run ./cache-models.sh --whisperx, "
-                        f"or use the embedded English model with --model tiny.en ({type(exc).__name__})")
-    except ValueError as exc:
-        raise UserError(f"cannot use Whisper model '{name}': {exc}")
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"cannot load Whisper model '{name}' from {path}: {exc}")
 
 
 def main() -> int:
@@ -35,6 +42,8 @@ def main() -> int:
     vad = json.loads((job_path / "vad.json").read_text())
     source = job["source_language"]
     language = None if source == "auto" else source.partition("-")[0]
+    if settings["model"].endswith(".en"):
+        language = "en"  # English-only models have no language token to detect
     transcript = {"language": language, "language_probability": None, "duration": vad["duration"],
                   "engine": "faster-whisper", "model": settings["model"], "segments": []}
     model = load_model(settings)

@@ -10,7 +10,10 @@ import time
 import pexpect
 import pytest
 
+from catalog_repos import DEFAULT_CPU, serve
 from conftest import clean_env
+from hub_server import HubServer
+from shared import model_catalog
 
 
 def bootstrap(clone, *args, stdin=subprocess.DEVNULL, timeout=600):
@@ -82,26 +85,46 @@ def test_prompt_under_a_pseudo_terminal_answered_no(built):
     assert child.exitstatus == 0
 
 
-def test_prompt_answered_yes_hands_over_and_reports_honestly(built):
+@pytest.fixture()
+def hub():
+    with HubServer() as server:
+        serve(server, DEFAULT_CPU)
+        yield server
+
+
+def hub_env(hub):
+    env = clean_env(HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", HF_TOKEN=hub.valid_token,
+                    HF_HUB_DISABLE_PROGRESS_BARS="1")
+    return env
+
+
+def test_prompt_answered_yes_caches_the_default_models(built, hub):
     clone, _ = built
-    child = pexpect.spawn("./bootstrap.sh", ["--only", "common"], cwd=str(clone), env=clean_env(),
-                          encoding="utf-8", timeout=120)
+    child = pexpect.spawn("./bootstrap.sh", ["--only", "common"], cwd=str(clone), env=hub_env(hub),
+                          encoding="utf-8", timeout=300)
     child.expect_exact("Cache models now? [y/N]")
     child.sendline("y")
     child.expect_exact("handing over to ./cache-models.sh --all")
-    child.expect("nothing was fetched")
-    child.expect("Model caching did not complete")
+    child.expect("cached nllb-200-3.3b")
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 3
+    assert child.exitstatus == 0
+    fetched = {r.path.split("/resolve/")[0].strip("/") for r in hub.requests if "/resolve/" in r.path}
+    assert fetched == {model_catalog.find(k).repo for k in DEFAULT_CPU}
+    assert (clone / ".cache/huggingface/subtitler/records").is_dir()
 
 
-def test_cache_models_flag_without_a_terminal(built):
+def test_cache_models_flag_without_a_terminal_reports_what_failed(built, tmp_path):
+    """No hub to be had (offline) and an empty cache: bootstrap finishes the set-up, says caching did
+    not complete, and exits with the cache step's status."""
     clone, _ = built
-    result = bootstrap(clone, "--cache-models", "--only", "common", timeout=120)
-    assert result.returncode == 3
-    assert "Systran/faster-whisper-large-v3" in result.stdout
-    assert "nothing was fetched" in result.stderr
+    result = subprocess.run(["./bootstrap.sh", "--cache-models", "--only", "common"], cwd=clone,
+                            env=clean_env(SUBTITLER_CACHE_DIR=str(tmp_path / "empty")), stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "'common' is up to date" in result.stdout
+    assert "Model caching did not complete" in result.stdout
+    assert "HF_HUB_OFFLINE=1" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("args,message", [

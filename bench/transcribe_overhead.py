@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""End-to-end transcribe workflow time over bare faster-whisper time, same audio, model and settings,
+measured side by side in one run. Goal: <= 1.25 on a 10-minute file.
+
+Usage: bench/transcribe_overhead.py [--minutes 10] [--model tiny.en] [--rounds 2]
+Runs on the common venv built by ./bootstrap.sh; the media is made with espeak-ng (scripts/make_sample.py).
+Each round times both, alternating, and the best of the rounds is compared (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from make_sample import SENTENCES, make  # noqa: E402
+from shared import pipeline  # noqa: E402
+from shared.environment_manager import EnvironmentManager  # noqa: E402
+
+BARE = """
+import json, sys, time
+started = time.monotonic()
+from faster_whisper import WhisperModel
+settings = json.loads(sys.argv[2])
+vad = settings["vad"]
+model = WhisperModel(settings["model"], device="cpu", compute_type=settings["compute_type"],
+                     cpu_threads=settings["threads"])
+segments, info = model.transcribe(sys.argv[1], word_timestamps=True, beam_size=settings["beam_size"],
+                                  condition_on_previous_text=False, vad_filter=True,
+                                  vad_parameters=dict(threshold=vad["threshold"],
+                                                      min_silence_duration_ms=vad["min_silence_duration_ms"],
+                                                      speech_pad_ms=vad["speech_pad_ms"],
+                                                      min_speech_duration_ms=vad["min_speech_duration_ms"]))
+words = sum(len(s.words or []) for s in segments)
+print(json.dumps({"seconds": time.monotonic() - started, "words": words}))
+"""
+
+
+def run_pipeline(media: Path, out: Path, model: str) -> float:
+    env = {**os.environ, "SUBTITLER_OUT_DIR": str(out), "HF_HUB_OFFLINE": "1"}
+    started = time.monotonic()
+    prep = subprocess.run([str(REPO / "prepare-job.sh"), "--media", str(media), "--workflow", "transcribe",
+                           "-s", "en", "--model", model], env=env, capture_output=True, text=True, check=True)
+    job_id = prep.stdout.strip().splitlines()[-1]
+    subprocess.run([str(REPO / "run-pipeline.sh"), "-j", job_id], env=env, capture_output=True, check=True)
+    return time.monotonic() - started
+
+
+def run_bare(media: Path, model: str) -> float:
+    manager = EnvironmentManager()
+    job = {"overrides": {"asr": {"model": model}}}
+    settings = {**pipeline.stage_settings(job, "asr"), "vad": pipeline.stage_settings(job, "vad")}
+    started = time.monotonic()
+    subprocess.run([str(manager.python_for("common")), "-c", BARE, str(media), json.dumps(settings)],
+                   env=manager.stage_env("common", threads=settings["threads"]), capture_output=True, check=True)
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        media = tmp / "bench.mp4"
+        per_sentence = 3.4
+        count = max(1, int(args.minutes * 60 / per_sentence))
+        sentences = (SENTENCES["en"] * (count // len(SENTENCES["en"]) + 1))[:count]
+        data = make(media, sentences=sentences)
+        print(f"media: {data['duration'] / 60:.1f} min of espeak-ng English, model {args.model}")
+        pipe_times, bare_times = [], []
+        for round_no in range(args.rounds):
+            bare_times.append(run_bare(media, args.model))
+            pipe_times.append(run_pipeline(media, tmp / f"out{round_no}", args.model))
+            print(f"round {round_no + 1}: pipeline {pipe_times[-1]:.1f} s, bare faster-whisper {bare_times[-1]:.1f} s")
+        ratio = min(pipe_times) / min(bare_times)
+        print(f"pipeline / bare faster-whisper = {min(pipe_times):.1f} s / {min(bare_times):.1f} s = {ratio:.2f} "
+              f"(goal <= 1.25)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

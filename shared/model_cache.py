@@ -1,0 +1,302 @@
+"""Fetching, verifying, moving and pruning the models of the catalog in the hub cache.
+
+All hub traffic goes through huggingface_hub's snapshot_download, at the catalog's pinned revision
+and file patterns: it resumes interrupted downloads from their .incomplete files, shows progress
+bars, and uses HF_TOKEN or the token `hf auth login` stored. We never write a token anywhere.
+
+Checksums: the hub names each cached blob after the ETag it declared at download, the sha256 of the
+content for large (LFS) files and the git blob sha1 for small ones. A record of each fetch (commit,
+files, sizes, ETags) is kept beside the cache; --verify recomputes the hashes against it, offline.
+Runs in the common venv (huggingface_hub is imported here, not in model_catalog).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from shared import config, hub_cache, model_catalog
+from shared.errors import UserError
+from shared.model_catalog import Model
+
+BUNDLE_FORMAT = "subtitler-model-bundle"
+DISK_MARGIN_BYTES = 200 * 2**20
+
+
+def _token_hint(model: Model) -> str:
+    return (f"{model.repo} is gated: accept its terms at {model.page} while logged in, then set HF_TOKEN "
+            "or run `hf auth login`, and re-run")
+
+
+def _call_hub(model: Model, func, *args, **kwargs):
+    """Call huggingface_hub and turn its typed errors into one-line messages that say what to do."""
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - mapped below; anything unknown is re-raised as it was
+        raise _user_error(model, exc) from None
+
+
+def _user_error(model: Model, exc: Exception) -> Exception:
+    from huggingface_hub import constants, errors
+
+    if isinstance(exc, UserError):
+        return exc
+    if constants.HF_HUB_OFFLINE:
+        return UserError(f"cannot fetch {model.repo}: HF_HUB_OFFLINE=1 is set; unset it to download, "
+                         "or --import a bundle made with --export")
+    if isinstance(exc, errors.GatedRepoError):
+        return UserError(_token_hint(model))
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return UserError(_token_hint(model) if model.gated else
+                         f"{model.repo} was not found on the hub (is the catalog entry right?)")
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return UserError(f"revision {model.revision} of {model.repo} was not found on the hub")
+    if isinstance(exc, errors.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            return UserError(_token_hint(model))
+        return UserError(f"the hub refused {model.repo} ({status or type(exc).__name__}): try again later")
+    if isinstance(exc, (OSError, ConnectionError)):
+        return UserError(f"cannot reach the hub for {model.repo} ({type(exc).__name__}): check the network, "
+                         "or copy a bundle made with --export and --import it")
+    return exc
+
+
+def plan(model: Model) -> tuple[int, int]:
+    """(bytes still to download, total bytes) of the model at its pinned revision, asked of the hub."""
+    from huggingface_hub import snapshot_download
+
+    infos = _call_hub(model, snapshot_download, model.repo, revision=model.revision,
+                      allow_patterns=list(model.files), cache_dir=model_catalog.hub_dir(), dry_run=True)
+    total = sum(i.file_size or 0 for i in infos)
+    todo = sum(i.file_size or 0 for i in infos if i.will_download)
+    return todo, total
+
+
+def check_disk(needed: int) -> None:
+    hub = model_catalog.hub_dir()
+    hub.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(hub).free
+    if free < needed + DISK_MARGIN_BYTES:
+        raise UserError(f"not enough free disk in {config.display_path(hub)}: {free / 2**30:.1f} GB free, "
+                        f"{needed / 2**30:.1f} GB to download; free space or move the cache (SUBTITLER_CACHE_DIR)")
+
+
+def fetch(model: Model, *, force: bool = False) -> Path:
+    """Download the model at its pinned revision (resuming a partial download) and record it."""
+    from huggingface_hub import snapshot_download
+
+    path = Path(_call_hub(model, snapshot_download, model.repo, revision=model.revision,
+                          allow_patterns=list(model.files), cache_dir=model_catalog.hub_dir(),
+                          force_download=force))
+    record_snapshot(model, path)
+    return path
+
+
+def _blob_etag(path: Path) -> str:
+    """The ETag a cached file was stored under: its blob's file name."""
+    return Path(os.path.realpath(path)).name
+
+
+def record_snapshot(model: Model, snapshot: Path) -> dict:
+    files = {}
+    for item in sorted(snapshot.rglob("*")):
+        if item.is_file():
+            name = item.relative_to(snapshot).as_posix()
+            files[name] = {"size": item.stat().st_size, "etag": _blob_etag(item)}
+    missing = [name for name in model.required if name not in files]
+    if missing:
+        raise UserError(f"{model.repo} at {snapshot.name[:12]} lacks {', '.join(missing)}: the catalog's "
+                        "file list does not match the repo")
+    record = {"key": model.key, "repo": model.repo, "revision": model.revision, "commit": snapshot.name,
+              "files": files, "fetched": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    model_catalog.write_record(model.repo, record)
+    return record
+
+
+def file_checksum_ok(path: Path, etag: str) -> bool:
+    """sha256 for a 64-hex ETag (LFS), git blob sha1 for a 40-hex one; other ETags are not hashes."""
+    if len(etag) == 64:
+        digest = hashlib.sha256()
+    elif len(etag) == 40:
+        digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    else:
+        return True
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == etag
+
+
+def verify(model: Model) -> list[str]:
+    """Problems with the cached model ([] when it is intact)."""
+    record = model_catalog.read_record(model.repo)
+    if record is None:
+        return ["not cached"]
+    snapshot = hub_cache.resolve_snapshot(model_catalog.hub_dir(), model.repo, record["commit"])
+    if snapshot is None:
+        return ["snapshot missing"]
+    problems = []
+    for name, meta in record["files"].items():
+        path = snapshot / name
+        if not path.exists():
+            problems.append(f"{name}: missing")
+        elif path.stat().st_size != meta["size"]:
+            problems.append(f"{name}: size {path.stat().st_size} != {meta['size']}")
+        elif not file_checksum_ok(path, meta["etag"]):
+            problems.append(f"{name}: checksum mismatch")
+    return problems
+
+
+def drop_files(model: Model, names: list[str]) -> None:
+    """Delete cached files (their blobs and snapshot links) so the next fetch downloads them again."""
+    record = model_catalog.read_record(model.repo)
+    snapshot = hub_cache.resolve_snapshot(model_catalog.hub_dir(), model.repo, record["commit"])
+    for name in names:
+        link = snapshot / name
+        if link.is_symlink():
+            blob = Path(os.path.realpath(link))
+            if blob.parent.name == "blobs":
+                blob.unlink(missing_ok=True)
+        link.unlink(missing_ok=True)
+
+
+def remove(model: Model) -> int:
+    """Delete a model from the cache; returns the bytes freed."""
+    root = hub_cache.repo_dir(model_catalog.hub_dir(), model.repo)
+    freed = _dir_size(root) if root.exists() else 0
+    if root.exists():
+        shutil.rmtree(root)
+    model_catalog.record_path(model.repo).unlink(missing_ok=True)
+    return freed
+
+
+def prune() -> int:
+    """Remove what no catalog revision uses: other snapshots of catalog repos, their unreferenced
+    blobs, and abandoned partial downloads. Returns the bytes freed."""
+    freed = 0
+    hub = model_catalog.hub_dir()
+    for partial in hub.glob("models--*/blobs/*.incomplete"):
+        freed += partial.stat().st_size
+        partial.unlink()
+    for model in model_catalog.load():
+        record = model_catalog.read_record(model.repo)
+        root = hub_cache.repo_dir(hub, model.repo)
+        if record is None or not (root / "snapshots").is_dir():
+            continue
+        for snap in (root / "snapshots").iterdir():
+            if snap.name != record["commit"]:
+                shutil.rmtree(snap)
+        keep = {Path(os.path.realpath(p)).name for p in (root / "snapshots").rglob("*") if p.is_symlink()}
+        for blob in (root / "blobs").iterdir() if (root / "blobs").is_dir() else []:
+            if blob.name not in keep:
+                freed += blob.stat().st_size
+                blob.unlink()
+    return freed
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def disk_size(model: Model) -> int:
+    """Bytes the model's cached files take (files linked from elsewhere, such as the embedded model,
+    count at their real size)."""
+    snapshot = model_catalog.snapshot(model)
+    if snapshot is None:
+        return 0
+    return sum(p.stat().st_size for p in snapshot.rglob("*") if p.is_file())
+
+
+# -- bundles for air-gapped machines -----------------------------------------------------------
+
+def export_bundle(models: list[Model], bundle: Path) -> dict:
+    """A tar of the cached models (files dereferenced) with a manifest of their checksums."""
+    manifest = {"format": BUNDLE_FORMAT, "version": 1, "models": []}
+    entries = []
+    for model in models:
+        snapshot = model_catalog.snapshot(model)
+        record = model_catalog.read_record(model.repo)
+        if snapshot is None:
+            continue
+        if record is None:  # the embedded model: checksum it now
+            record = {"key": model.key, "repo": model.repo, "revision": "main", "commit": snapshot.name, "files": {}}
+            for item in sorted(snapshot.rglob("*")):
+                if item.is_file():
+                    name = item.relative_to(snapshot).as_posix()
+                    digest = hashlib.sha256(item.read_bytes()).hexdigest()
+                    record["files"][name] = {"size": item.stat().st_size, "etag": digest}
+        manifest["models"].append(record)
+        for name in record["files"]:
+            entries.append((snapshot / name, f"models/{hub_cache.repo_folder_name(model.repo)}/{record['commit']}/{name}"))
+    if not manifest["models"]:
+        raise UserError("nothing to export: no catalog model is cached (see ./cache-models.sh --status)")
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    tmp = bundle.with_name(f".{bundle.name}.tmp")
+    with tarfile.open(tmp, "w") as tar:
+        data = json.dumps(manifest, indent=2).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        import io
+
+        tar.addfile(info, io.BytesIO(data))
+        for source, arcname in entries:
+            tar.add(os.path.realpath(source), arcname=arcname, recursive=False)
+    os.replace(tmp, bundle)
+    return manifest
+
+
+def import_bundle(bundle: Path) -> list[str]:
+    """Unpack a bundle into a staging folder, verify every file against the manifest, and only then
+    place the models into the hub cache. Returns the repos imported."""
+    if not bundle.is_file():
+        raise UserError(f"bundle not found: {bundle}")
+    hub = model_catalog.hub_dir()
+    hub.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=hub, prefix=".import-") as staging_name:
+        staging = Path(staging_name)
+        try:
+            with tarfile.open(bundle) as tar:
+                tar.extractall(staging, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise UserError(f"{bundle.name} is not a readable model bundle ({exc}): make it again with --export")
+        try:
+            manifest = json.loads((staging / "manifest.json").read_text())
+            assert manifest.get("format") == BUNDLE_FORMAT
+        except (OSError, ValueError, AssertionError):
+            raise UserError(f"{bundle.name} is not a model bundle made by ./cache-models.sh --export")
+        for record in manifest["models"]:
+            folder = staging / "models" / hub_cache.repo_folder_name(record["repo"]) / record["commit"]
+            for name, meta in record["files"].items():
+                path = folder / name
+                if not path.is_file() or path.stat().st_size != meta["size"] or not file_checksum_ok(path, meta["etag"]):
+                    raise UserError(f"{bundle.name} is damaged ({record['repo']}/{name} fails its checksum): "
+                                    "nothing was imported; copy the bundle again")
+        for record in manifest["models"]:
+            _place(record, staging / "models" / hub_cache.repo_folder_name(record["repo"]) / record["commit"])
+    return [record["repo"] for record in manifest["models"]]
+
+
+def _place(record: dict, folder: Path) -> None:
+    root = hub_cache.repo_dir(model_catalog.hub_dir(), record["repo"])
+    snapshot = root / "snapshots" / record["commit"]
+    (root / "blobs").mkdir(parents=True, exist_ok=True)
+    (root / "refs").mkdir(exist_ok=True)
+    if snapshot.exists():
+        shutil.rmtree(snapshot)
+    for name, meta in record["files"].items():
+        blob = root / "blobs" / meta["etag"]
+        os.replace(folder / name, blob)
+        link = snapshot / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    ref = record.get("revision") or "main"
+    if len(ref) != 40:
+        (root / "refs" / ref).write_text(record["commit"])
+    model_catalog.write_record(record["repo"], {**record, "imported": True})

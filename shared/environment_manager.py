@@ -129,9 +129,17 @@ class EnvironmentManager:
         its stdout and stderr go to log_path (appended) or to ours. With a log, on_poll is called every
         poll_seconds while the stage runs (the pipeline shows progress from the log there)."""
         venv = venv or self.venv_for(stage, engine)
-        cmd = self.command(stage, args, venv=venv)
         if threads is None:
             threads = hardware.stage_settings(stage, hardware=self.hardware).get("threads")
+        return self.run_module(venv, f"stages.{stage}", args, log_path=log_path, allow_download=allow_download,
+                               threads=threads, timeout=timeout, on_poll=on_poll, poll_seconds=poll_seconds)
+
+    def run_module(self, venv: str, module: str, args: Sequence[str] = (), *, log_path: Path | None = None,
+                   allow_download: bool = False, threads: int | None = None, timeout: float | None = None,
+                   on_poll: Callable[[], None] | None = None, poll_seconds: float = 0.5) -> int:
+        """Run `python -m module` in a venv with the stage environment (tools such as the CTranslate2
+        converter that cache-models starts in the translate venv)."""
+        cmd = [str(self.python_for(venv)), "-m", module, *args]
         env = self.stage_env(venv, allow_download=allow_download, threads=threads)
         if log_path is None:
             return subprocess.run(cmd, env=env, cwd=config.REPO_ROOT, timeout=timeout).returncode

@@ -96,7 +96,31 @@ def fetch(model: Model, *, force: bool = False) -> Path:
                           allow_patterns=list(model.files), cache_dir=model_catalog.hub_dir(),
                           force_download=force))
     record_snapshot(model, path)
+    if model.convert and (force or model_catalog.converted(model) is None):
+        convert(model, path)
     return path
+
+
+def convert(model: Model, snapshot: Path) -> Path:
+    """Convert the downloaded checkpoint once, in the venv that has the converter, and record it."""
+    from shared.environment_manager import EnvironmentManager
+
+    fmt, quantization = model.convert["format"], model.convert.get("quantization")
+    if fmt != "ctranslate2":
+        raise UserError(f"{model.key}: unknown conversion '{fmt}' in config/models.json")
+    out = model_catalog.converted_dir(model, snapshot.name)
+    log = config.LOG_DIR / f"convert-{model.key}.log"
+    args = [str(snapshot), str(out)] + (["--quantization", quantization] if quantization else [])
+    print(f"  converting {model.key} to CTranslate2 ({quantization or 'float32'}) ...", flush=True)
+    manager = EnvironmentManager()
+    code = manager.run_module("translate", "shared.ct2_convert", args, log_path=log)
+    if code != 0:
+        raise UserError(f"{model.key} was downloaded but its CTranslate2 conversion failed: see "
+                        f"{config.display_path(log)}")
+    record = model_catalog.read_record(model.repo)
+    record["converted"] = {"format": fmt, "quantization": quantization, "path": str(out)}
+    model_catalog.write_record(model.repo, record)
+    return out
 
 
 def _blob_etag(path: Path) -> str:

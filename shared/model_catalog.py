@@ -38,6 +38,7 @@ class Model:
     languages: tuple[str, ...] = ()
     default: bool = False
     embedded: bool = False
+    convert: dict | None = None  # {"format": "ctranslate2", "quantization": ...}: done once at cache time
 
     @property
     def page(self) -> str:
@@ -135,6 +136,19 @@ def snapshot(model: Model) -> Path | None:
     if not needed or not all((path / name).exists() for name in needed):
         return None
     return path
+
+
+def converted_dir(model: Model, commit: str) -> Path:
+    return config.cache_paths()["hf_home"] / "subtitler" / "converted" / hub_cache.repo_folder_name(model.repo) / commit
+
+
+def converted(model: Model) -> Path | None:
+    """The model's CTranslate2 conversion, if cache-models made one for the cached revision."""
+    record = read_record(model.repo)
+    if not record or not record.get("converted"):
+        return None
+    path = converted_dir(model, record["commit"])
+    return path if (path / "model.bin").is_file() else None
 
 
 def fetch_command(model: Model) -> str:

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared import config, hardware, jobs, model_catalog
+from shared import config, hardware, jobs, model_catalog, translation
 from shared.environment_manager import EnvironmentManager
 from shared.errors import UserError, run_cli
 
@@ -36,6 +36,8 @@ STAGE_IO = {
     "vad": (["audio.wav"], ["vad.json"]),
     "asr": (["audio.wav", "vad.json"], ["transcript.json"]),
     "subtitles": (["transcript.json"], ["subtitles.json"]),
+    "translate": (["transcript.json"], ["translations.json"]),
+    "translated_subtitles": (["translations.json"], ["translated_subtitles.json"]),
     "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
 }
 
@@ -125,6 +127,16 @@ def check_models(job: dict, stages: list[str]) -> None:
         setting = MODEL_SETTINGS.get(stage)
         if setting:
             model_catalog.require(stage_settings(job, stage)[setting], stage)
+    if "translate" in stages:
+        settings = stage_settings(job, "translate")
+        for target in job["target_languages"]:
+            model = translation.route(job["source_language"], target, settings.get("model"))
+            translation.check_ready(model)
+            model_catalog.require(model.key, "translate")
+            if settings.get("backend") == "ctranslate2" and model.convert and model_catalog.converted(model) is None:
+                raise UserError(f"model {model.repo} ({model.key}) has no CTranslate2 conversion: run "
+                                f"{model_catalog.fetch_command(model)} (converts after download), or use "
+                                "--translate-backend transformers")
 
 
 def _now() -> str:

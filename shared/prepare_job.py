@@ -11,8 +11,13 @@ import argparse
 import datetime as _dt
 from pathlib import Path
 
-from shared import config, jobs, languages, media, model_catalog, pipeline
+from shared import config, jobs, languages, media, model_catalog, pipeline, translation
 from shared.errors import UserError, run_cli
+
+
+# CTranslate2's compute types (faster-whisper passes them through).
+COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+                 "float16", "bfloat16", "float32")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--end", help="clip end, HH:MM:SS")
     parser.add_argument("--engine", help="ASR engine: " + ", ".join(pipeline.asr_engines()))
     parser.add_argument("--model", help="ASR model size or name (e.g. tiny.en, small, large-v3)")
+    parser.add_argument("--compute-type", help="ASR compute type (int8, float16, float32; default from "
+                        "config/hardware_cache.json)")
+    parser.add_argument("--translator", metavar="KEY", help="translation model for every pair (catalog key, "
+                        "e.g. nllb-200-distilled-600m; default: IndicTrans2 for Indic pairs, NLLB-200 otherwise)")
+    parser.add_argument("--translate-backend", choices=("ctranslate2", "transformers"),
+                        help="translation backend (default from config/hardware_cache.json)")
     parser.add_argument("--job-id", help="choose the job id instead of a generated one")
     return parser
 
@@ -58,7 +69,15 @@ def _validated(args: argparse.Namespace) -> dict:
     if args.job_id:
         jobs.check_job_id(args.job_id)
     pipeline.check_workflow_available(args.workflow)
-    overrides = {"asr": {k: v for k, v in (("engine", args.engine), ("model", args.model)) if v}}
+    if args.compute_type and args.compute_type not in COMPUTE_TYPES:
+        raise UserError(f"unknown compute type '{args.compute_type}': choose one of {', '.join(COMPUTE_TYPES)}")
+    if args.translator and model_catalog.find(args.translator, "translate") is None:
+        raise UserError(f"unknown translation model '{args.translator}': see ./cache-models.sh --list")
+    for target in targets:
+        translation.check_ready(translation.route(source, target, args.translator))
+    overrides = {"asr": {k: v for k, v in (("engine", args.engine), ("model", args.model),
+                                           ("compute_type", args.compute_type)) if v},
+                 "translate": {k: v for k, v in (("model", args.translator), ("backend", args.translate_backend)) if v}}
     return {
         "media": str(media_path.resolve()),
         "media_info": info,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shared.subtitle_rules import Cue
+from shared import jobs
+from shared.subtitle_rules import Cue, Rules, build_cues
 
 FORMATS = {"srt": "srt", "vtt": "vtt"}
 
@@ -23,3 +24,14 @@ def write(cues: list[Cue], path: Path, fmt: str) -> Path:
     subs.save(str(tmp), encoding="utf-8", format_=FORMATS[fmt])
     os.replace(tmp, path)
     return path
+
+
+def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role: str, settings: dict) -> dict:
+    """A language's cues, by the readability rules, in every configured format; returns the track
+    entry of the job's subtitle manifests (language, role, cues, job-relative path per format)."""
+    cues = build_cues(segments, Rules.from_settings(settings))
+    track = {"language": lang, "role": role, "cues": len(cues)}
+    for fmt in settings.get("formats", ["srt", "vtt"]):
+        path = write(cues, jobs.subtitle_path(job, job_path, lang, fmt), fmt)
+        track[fmt] = str(path.relative_to(job_path))
+    return track

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 
-from shared import jobs
-from shared.errors import run_cli
-from shared.subtitle_rules import Rules, build_cues
 from shared import subtitle_writer
+from shared.errors import run_cli
 from stages._common import stage_args, write_json
 
 
@@ -21,11 +19,7 @@ def main() -> int:
     lang = job["source_language"]
     if lang == "auto":
         lang = transcript.get("language") or "und"
-    cues = build_cues(transcript["segments"], Rules.from_settings(settings))
-    track = {"language": lang, "role": "source", "cues": len(cues)}
-    for fmt in settings.get("formats", ["srt", "vtt"]):
-        path = subtitle_writer.write(cues, jobs.subtitle_path(job, job_path, lang, fmt), fmt)
-        track[fmt] = str(path.relative_to(job_path))
+    track = subtitle_writer.write_track(job, job_path, transcript["segments"], lang, "source", settings)
     write_json(job_path / "subtitles.json", {"tracks": [track]})
     return 0
 

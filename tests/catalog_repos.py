@@ -1,31 +1,63 @@
 """Small stand-ins for the catalog's repos, served by tests/hub_server.py under the real repo ids and
-pinned revisions, so cache-models.sh and bootstrap fetch exactly as they would from the hub."""
+pinned revisions, so cache-models.sh and bootstrap fetch exactly as they would from the hub.
 
+Whisper repos get placeholder files (nothing loads them here). NLLB repos get a real tiny NLLB model
+(tests/tiny_models.py, random weights, built once per test session in the translate venv), because
+cache-models converts NLLB to CTranslate2 right after download and the conversion must succeed.
+"""
+
+import functools
 import hashlib
+import json
+import subprocess
+import tempfile
+from pathlib import Path
 
+from conftest import REPO
 from shared import model_catalog
+from tiny_models import build_in_venv
 
 BIG = 12 * 2**20  # past huggingface_hub's 10 MiB write chunk, so a cut download resumes with Range
 
+# What --all fetches on a CPU machine (no MLX), per the catalog's defaults.
+DEFAULT_CPU = ["whisper-large-v3", "indictrans2-indic-en-1b", "indictrans2-en-indic-1b",
+               "indictrans2-indic-indic-1b", "nllb-200-3.3b"]
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_nllb(overfit: bool = False) -> Path:
+    out = Path(tempfile.mkdtemp(prefix="tiny-nllb-")) / "model"
+    return build_in_venv(REPO / ".venvs/translate/bin/python", out, overfit=overfit)
+
+
+def nllb_files(sharded: bool, overfit: bool = False) -> dict:
+    source = tiny_nllb(overfit)
+    files = {p.name: p.read_bytes() for p in source.iterdir() if p.is_file()}
+    if sharded:  # the 3.3B repo's layout: weights in shards named by an index
+        shard = "pytorch_model-00001-of-00001.bin"
+        files[shard] = files.pop("pytorch_model.bin")
+        keys = subprocess.run([str(REPO / ".venvs/translate/bin/python"), "-c",
+                               "import sys, torch, json; print(json.dumps(list(torch.load(sys.argv[1]).keys())))",
+                               str(source / "pytorch_model.bin")], capture_output=True, text=True, check=True).stdout
+        files["pytorch_model.bin.index.json"] = json.dumps(
+            {"metadata": {"total_size": len(files[shard])}, "weight_map": {k: shard for k in json.loads(keys)}}).encode()
+    return files
+
 
 def fake_files(model, big=False):
-    files = {}
-    for name in set(model.required) | {"config.json"}:
-        files[name] = f"{model.repo} {name}\n".encode() * 4
+    if model.group == "nllb":
+        files = nllb_files(sharded=model.key == "nllb-200-3.3b")
+    else:
+        files = {name: f"{model.repo} {name}\n".encode() * 4 for name in set(model.required) | {"config.json"}}
     if model.group == "whisperx":
         files["model.bin"] = (hashlib.sha256(model.repo.encode()).digest() * (BIG // 32 if big else 4096))
     files["README.md"] = b"not in the catalog's file patterns"
     return files
 
 
-def serve(hub, keys, big=()):
+def serve(hub, keys, big=(), files=None):
     for key in keys:
         model = model_catalog.find(key)
-        hub.add_repo(model.repo, fake_files(model, key in big), gated=model.gated, commit=model.revision)
-
-
-# What --all fetches on a CPU machine (no MLX), per the catalog's defaults.
-DEFAULT_CPU = ["whisper-large-v3", "indictrans2-indic-en-1b", "indictrans2-en-indic-1b",
-               "indictrans2-indic-indic-1b", "nllb-200-3.3b"]
-
+        hub.add_repo(model.repo, (files or {}).get(key) or fake_files(model, key in big), gated=model.gated,
+                     commit=model.revision)
 

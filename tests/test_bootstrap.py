@@ -100,8 +100,9 @@ def hub_env(hub):
 
 def test_prompt_answered_yes_caches_the_default_models(built, hub):
     clone, _ = built
-    child = pexpect.spawn("./bootstrap.sh", ["--only", "common"], cwd=str(clone), env=hub_env(hub),
-                          encoding="utf-8", timeout=300)
+    # the translate venv converts NLLB to CTranslate2 right after its download
+    child = pexpect.spawn("./bootstrap.sh", ["--only", "common,translate"], cwd=str(clone), env=hub_env(hub),
+                          encoding="utf-8", timeout=600)
     child.expect_exact("Cache models now? [y/N]")
     child.sendline("y")
     child.expect_exact("handing over to ./cache-models.sh --all")

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, clean_env
-from catalog_repos import BIG, DEFAULT_CPU, fake_files, serve  # noqa: F401
+from catalog_repos import DEFAULT_CPU, fake_files, serve
 from hub_server import HubServer
 from shared import model_catalog
 
@@ -63,6 +63,11 @@ def test_each_seed_flag_fetches_only_its_models(hub, cache, flag, expected):
     result = run([flag], hub, cache)
     assert result.returncode == 0, result.stderr
     assert repos_downloaded(hub) == expected
+    if flag == "--nllb":  # converted to CTranslate2 once, right after download, and recorded
+        record = json.loads(next((cache / "huggingface/subtitler/records").glob("*nllb*")).read_text())
+        assert record["converted"]["format"] == "ctranslate2" and record["converted"]["quantization"] == "float16"
+        converted = cache / "huggingface/subtitler/converted/models--facebook--nllb-200-3.3B" / record["commit"]
+        assert (converted / "model.bin").is_file() and (converted / "tokenizer.json").is_file()
 
 
 def test_all_fetches_this_machines_defaults_and_status_json_reports_them(hub, cache):

@@ -294,3 +294,32 @@ def test_terminal_shows_progress_and_auto_detects_language(finished_job, tmp_pat
     transcript = json.loads((tmp_path / job_id / "transcript.json").read_text())
     assert transcript["language"] == "en"
     assert (tmp_path / job_id / "subtitles" / f"{media.stem}.en.srt").exists()
+
+
+def test_from_and_only_rerun_just_what_was_asked(finished_job, tmp_path):
+    out, job_id, media, _ = finished_job
+    job_path = out / job_id
+    audio_mtime = (job_path / "audio.wav").stat().st_mtime_ns
+    only = sh("./run-pipeline.sh", "-j", job_id, "--only", "subtitles", out=out)
+    assert only.returncode == 0 and "[4/4] subtitles ... done" in only.stdout and "asr" not in only.stdout
+    rerun_from = sh("./run-pipeline.sh", "-j", job_id, "--from", "asr", out=out)
+    assert rerun_from.returncode == 0
+    assert "[3/4] asr ... done" in rerun_from.stdout and "[4/4] subtitles ... done" in rerun_from.stdout
+    assert "demux" not in rerun_from.stdout and (job_path / "audio.wav").stat().st_mtime_ns == audio_mtime
+    bad = sh("./run-pipeline.sh", "-j", job_id, "--only", "translate", out=out)
+    assert bad.returncode == 2 and "'translate' is not a stage of the transcribe workflow" in bad.stderr
+    text = sh("./run-pipeline.sh", "-j", job_id, "--status", out=out).stdout
+    assert "asr" in text and "done" in text and f"{media.stem}.en.srt" in text
+
+
+def test_compute_type_is_a_job_override(media_dir, tmp_path):
+    media = media_dir / "clip.mp4"
+    if not media.exists():
+        make(media)
+    bad = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+             "--compute-type", "int3", out=tmp_path)
+    assert bad.returncode == 2 and "unknown compute type 'int3'" in bad.stderr and not any(tmp_path.iterdir())
+    prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+              "--model", "tiny.en", "--compute-type", "float32", out=tmp_path)
+    job = json.loads((tmp_path / prep.stdout.strip().splitlines()[-1] / "job.json").read_text())
+    assert job["overrides"]["asr"] == {"model": "tiny.en", "compute_type": "float32"}

@@ -1,0 +1,162 @@
+"""Translation on tiny NLLB models the tests build in the real architecture (tests/tiny_models.py),
+fetched through cache-models.sh from the local hub server and converted to CTranslate2 at cache time,
+as a user's real model would be.
+
+No Whisper model that understands Hindi exists offline here, so the Hindi job's transcript.json (what
+Hindi ASR would produce: the spoken sentences at their times) is written by the test; every other
+stage is the real one, started by run-pipeline.sh.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import srt
+
+from catalog_repos import nllb_files, serve, tiny_nllb
+from conftest import REPO, clean_env
+from hub_server import HubServer
+from tiny_models import HINDI_ENGLISH_PAIRS
+
+sys.path.insert(0, str(REPO / "scripts"))
+from make_sample import make  # noqa: E402
+
+MODEL_KEY = "nllb-200-distilled-600m"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A project cache holding an NLLB model overfitted on Hindi->English pairs, fetched and converted
+    by cache-models.sh exactly as the real nllb-200-distilled-600M would be."""
+    cache = tmp_path_factory.mktemp("cache")
+    with HubServer() as hub:
+        serve(hub, [MODEL_KEY], files={MODEL_KEY: nllb_files(sharded=False, overfit=True)})
+        env = clean_env(HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", SUBTITLER_CACHE_DIR=str(cache),
+                        HF_HUB_DISABLE_PROGRESS_BARS="1")
+        result = subprocess.run(["./cache-models.sh", "--model", MODEL_KEY], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return cache
+
+
+@pytest.fixture(scope="module")
+def hindi_media(tmp_path_factory):
+    media = tmp_path_factory.mktemp("media") / "समाचार news.mp4"
+    truth = make(media, lang="hi", sentences=[hi for hi, _ in HINDI_ENGLISH_PAIRS[:4]])
+    return media, truth
+
+
+def sh(args, cache, out):
+    env = clean_env(SUBTITLER_CACHE_DIR=str(cache), SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def hindi_transcript(truth):
+    segments = []
+    for i, sentence in enumerate(truth["sentences"]):
+        tokens = sentence["text"].split()
+        step = (sentence["end"] - sentence["start"]) / len(tokens)
+        words = [{"start": round(sentence["start"] + k * step, 3), "end": round(sentence["start"] + (k + 1) * step, 3),
+                  "word": " " + t, "probability": 1.0} for k, t in enumerate(tokens)]
+        segments.append({"id": i, "start": sentence["start"], "end": sentence["end"], "text": sentence["text"],
+                         "language": "hi", "words": words})
+    return {"language": "hi", "language_probability": 1.0, "duration": truth["duration"], "engine": "test",
+            "model": "hindi speech as spoken", "segments": segments}
+
+
+def run_subtitle_job(hindi_media, cache, out, *extra):
+    media, truth = hindi_media
+    prep = sh(["./prepare-job.sh", "--media", str(media), "--workflow", "subtitle", "-s", "hi", "-t", "en,fr",
+               "--translator", MODEL_KEY, *extra], cache, out)
+    assert prep.returncode == 0, prep.stderr
+    job_id = prep.stdout.strip().splitlines()[-1]
+    job_path = out / job_id
+    assert sh(["./run-pipeline.sh", "-j", job_id, "--only", "demux"], cache, out).returncode == 0
+    (job_path / "transcript.json").write_text(json.dumps(hindi_transcript(truth), ensure_ascii=False))
+    for stage in ("subtitles", "translate", "translated_subtitles", "mux"):
+        result = sh(["./run-pipeline.sh", "-j", job_id, "--only", stage], cache, out)
+        assert result.returncode == 0, f"{stage}: {result.stdout}{result.stderr}"
+    return job_path, truth
+
+
+@pytest.mark.parametrize("backend", ["ctranslate2", "transformers"])
+def test_subtitle_workflow_gives_the_exact_english(hindi_media, cache, tmp_path, backend):
+    job_path, truth = run_subtitle_job(hindi_media, cache, tmp_path, "--translate-backend", backend)
+    stem = hindi_media[0].stem
+    english = list(srt.parse((job_path / "subtitles" / f"{stem}.en.srt").read_text(encoding="utf-8")))
+    expected = [en for _, en in HINDI_ENGLISH_PAIRS[:4]]
+    assert " ".join(c.content.replace("\n", " ") for c in english) == " ".join(expected)
+    assert len(english) == len(expected)  # short sentences: one cue each, on the speech's time
+    for sentence, en, cue in zip(truth["sentences"], expected, english):
+        assert cue.content.replace("\n", " ") == en
+        assert abs(cue.start.total_seconds() - sentence["start"]) < 0.05
+    hindi = (job_path / "subtitles" / f"{stem}.hi.srt").read_text(encoding="utf-8")
+    assert HINDI_ENGLISH_PAIRS[0][0].rstrip("।") in hindi
+    assert (job_path / "subtitles" / f"{stem}.fr.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+    translation = json.loads((job_path / "translation.en.json").read_text())
+    assert translation["engine"] == backend and translation["model"] == MODEL_KEY
+
+
+def test_muxed_video_has_targets_first_then_source(hindi_media, cache, tmp_path):
+    job_path, _ = run_subtitle_job(hindi_media, cache, tmp_path)
+    muxed = job_path / json.loads((job_path / "mux.json").read_text())["output"]
+    streams = json.loads(subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_streams",
+                                         str(muxed)], capture_output=True, text=True, check=True).stdout)["streams"]
+    subs = [s for s in streams if s["codec_type"] == "subtitle"]
+    assert [s["codec_name"] for s in subs] == ["mov_text"] * 3
+    assert [s["tags"]["language"] for s in subs] == ["eng", "fra", "hin"]
+    assert [s["disposition"]["default"] for s in subs] == [1, 0, 0]
+
+
+def test_missing_translation_model_refused_before_any_work(hindi_media, tmp_path):
+    media, _ = hindi_media
+    empty = tmp_path / "empty-cache"
+    prep = sh(["./prepare-job.sh", "--media", str(media), "--workflow", "translate", "-s", "hi", "-t", "en",
+               "--translator", MODEL_KEY, "--model", "tiny"], empty, tmp_path / "out")
+    job_id = prep.stdout.strip().splitlines()[-1]
+    result = sh(["./run-pipeline.sh", "-j", job_id, "--only", "translate"], empty, tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(f"is not cached: run ./cache-models.sh --model {MODEL_KEY}")
+    assert not (tmp_path / "out" / job_id / "status.json").exists()
+
+
+def test_indictrans2_routes_are_refused_until_built(hindi_media, tmp_path):
+    result = sh(["./prepare-job.sh", "--media", str(hindi_media[0]), "--workflow", "translate", "-s", "hi",
+                 "-t", "en"], tmp_path, tmp_path / "out")
+    assert result.returncode == 2 and "--translator nllb-200-distilled-600m" in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+GREEDY = """
+import json, sys
+from pathlib import Path
+from stages.translate import NllbBackend
+model_dir, ct2_dir = Path(sys.argv[1]), Path(sys.argv[2])
+texts = json.loads(sys.argv[3])
+out = {}
+for backend in ("transformers", "ctranslate2"):
+    settings = {"backend": backend, "beam_size": 1, "max_length": 12, "batch_size": 4, "threads": 1,
+                "compute_type": "float32"}
+    out[backend] = NllbBackend(model_dir, settings, ct2_dir).translate(texts, "hi", "en")
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+def test_greedy_outputs_equal_between_transformers_and_ctranslate2_float32(tmp_path):
+    """Random weights: any difference in tokenization, forced language token, length limits or
+    batching between our two backends shows up as different output."""
+    model_dir = tiny_nllb()
+    ct2_dir = tmp_path / "ct2"
+    subprocess.run([str(REPO / ".venvs/translate/bin/python"), "-m", "shared.ct2_convert", str(model_dir),
+                    str(ct2_dir)], cwd=REPO, env=clean_env(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1"), check=True,
+                   capture_output=True)
+    texts = [hi for hi, _ in HINDI_ENGLISH_PAIRS] + ["आज", "बाज़ार में आज भीड़ है और ट्रेन देर से चल रही है।"]
+    result = subprocess.run([str(REPO / ".venvs/translate/bin/python"), "-c", GREEDY, str(model_dir), str(ct2_dir),
+                             json.dumps(texts)], cwd=REPO, env=clean_env(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1",
+                                                                        OMP_NUM_THREADS="1"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["transformers"] == out["ctranslate2"]
+    assert len(set(out["ctranslate2"])) > 1  # random weights, yet input-dependent output

@@ -1,0 +1,57 @@
+"""Routing and sentence joining: which model serves a pair, and what text reaches it."""
+
+import pytest
+
+from shared import translation
+from shared.errors import UserError
+
+
+@pytest.mark.parametrize("source,target,cls,key", [
+    ("hi", "en", "indic-en", "indictrans2-indic-en-1b"),
+    ("en", "ta", "en-indic", "indictrans2-en-indic-1b"),
+    ("bn", "ta", "indic-indic", "indictrans2-indic-indic-1b"),
+    ("ks-Deva", "en", "indic-en", "indictrans2-indic-en-1b"),
+    ("fr", "en", "other", "nllb-200-3.3b"),
+    ("hi", "fr", "other", "nllb-200-3.3b"),
+])
+def test_routing_table(source, target, cls, key):
+    assert translation.route_class(source, target) == cls
+    assert translation.route(source, target).key == key
+
+
+def test_job_override_and_its_limits():
+    assert translation.route("hi", "en", "nllb-200-distilled-600m").key == "nllb-200-distilled-600m"
+    with pytest.raises(UserError, match="only between English and the Indic languages"):
+        translation.route("fr", "de", "indictrans2-indic-en-1b")
+    with pytest.raises(UserError, match="unknown translation model"):
+        translation.route("hi", "en", "whisper-base")
+
+
+def test_indictrans2_is_refused_until_its_backend_exists():
+    with pytest.raises(UserError, match="--translator nllb-200-distilled-600m"):
+        translation.check_ready(translation.route("hi", "en"))
+    translation.check_ready(translation.route("hi", "en", "nllb-200-distilled-600m"))
+
+
+def words(*items):
+    return [{"start": s, "end": e, "word": w, "probability": 1.0} for s, e, w in items]
+
+
+def test_fragments_are_joined_into_sentences_with_their_times():
+    segments = [
+        {"start": 0.0, "end": 1.0, "text": "The river rose", "words": words((0.0, 0.3, " The"), (0.3, 0.6, " river"), (0.6, 1.0, " rose"))},
+        {"start": 1.1, "end": 2.0, "text": "through the night.", "words": words((1.1, 1.4, " through"), (1.4, 1.6, " the"), (1.6, 2.0, " night."))},
+        {"start": 2.2, "end": 3.0, "text": "आज मौसम अच्छा है।", "words": words((2.2, 2.5, " आज"), (2.5, 2.7, " मौसम"), (2.7, 2.9, " अच्छा"), (2.9, 3.0, " है।"))},
+        {"start": 6.0, "end": 7.0, "text": "no stop here", "words": words((6.0, 6.5, " no"), (6.5, 6.8, " stop"), (6.8, 7.0, " here"))},
+    ]
+    result = translation.sentences(segments)
+    assert [(s.text, s.start, s.end) for s in result] == [
+        ("The river rose through the night.", 0.0, 2.0),
+        ("आज मौसम अच्छा है।", 2.2, 3.0),
+        ("no stop here", 6.0, 7.0),
+    ]
+
+
+def test_long_pause_ends_a_sentence_without_punctuation():
+    segments = [{"start": 0, "end": 5, "text": "a b", "words": words((0.0, 0.5, " a"), (3.0, 3.5, " b"))}]
+    assert [s.text for s in translation.sentences(segments)] == ["a", "b"]

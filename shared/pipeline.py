@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared import config, hardware, jobs, model_catalog, translation
+from shared import config, glossary, hardware, jobs, model_catalog, translation
 from shared.environment_manager import EnvironmentManager
 from shared.errors import UserError, run_cli
 
@@ -30,13 +30,14 @@ WORKFLOWS = {
     "translate": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
     "subtitle": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
 }
-# What each stage reads (job-relative; "@media" is the source file) and the outputs it leaves.
+# What each stage reads (job-relative; "@media" is the source file, "@glossary" the global glossary)
+# and the outputs it leaves.
 STAGE_IO = {
     "demux": (["@media"], ["audio.wav"]),
     "vad": (["audio.wav"], ["vad.json"]),
-    "asr": (["audio.wav", "vad.json"], ["transcript.json"]),
+    "asr": (["audio.wav", "vad.json", "glossary.tsv", "@glossary"], ["transcript.json"]),
     "subtitles": (["transcript.json"], ["subtitles.json"]),
-    "translate": (["transcript.json"], ["translations.json"]),
+    "translate": (["transcript.json", "glossary.tsv", "@glossary"], ["translations.json"]),
     "translated_subtitles": (["translations.json"], ["translated_subtitles.json"]),
     "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
 }
@@ -72,7 +73,7 @@ def _fingerprint(job: dict, job_path: Path, stage: str) -> str:
                               "source": job.get("source_language"), "targets": job.get("target_languages")},
                              sort_keys=True).encode())
     for name in STAGE_IO.get(stage, ([], []))[0]:
-        path = Path(job["media"]) if name == "@media" else job_path / name
+        path = {"@media": Path(job["media"]), "@glossary": glossary.GLOBAL_PATH}.get(name, job_path / name)
         stat = path.stat() if path.exists() else None
         digest.update(f"{name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
     return digest.hexdigest()

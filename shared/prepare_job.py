@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import shutil
 from pathlib import Path
 
-from shared import config, jobs, languages, media, model_catalog, pipeline, translation
+from shared import config, glossary, jobs, languages, media, model_catalog, pipeline, translation
 from shared.errors import UserError, run_cli
 
 
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                         "e.g. nllb-200-distilled-600m; default: IndicTrans2 for Indic pairs, NLLB-200 otherwise)")
     parser.add_argument("--translate-backend", choices=("ctranslate2", "transformers"),
                         help="translation backend (default from config/hardware_cache.json)")
+    parser.add_argument("--glossary", metavar="FILE", help="names and terms to keep through translation and "
+                        "to prompt ASR with (tab-separated; see docs/user-guide/glossary.md)")
     parser.add_argument("--job-id", help="choose the job id instead of a generated one")
     return parser
 
@@ -66,6 +69,8 @@ def _validated(args: argparse.Namespace) -> dict:
     if args.model and args.model.endswith(".en") and source not in ("en", languages.AUTO):
         raise UserError(f"{args.model} understands English only: choose a multilingual model "
                         f"(e.g. --model small) for {languages.name(source)}")
+    if args.glossary:
+        glossary.parse(Path(args.glossary).expanduser())
     if args.job_id:
         jobs.check_job_id(args.job_id)
     pipeline.check_workflow_available(args.workflow)
@@ -95,6 +100,8 @@ def main() -> int:
     job_id, path = jobs.new_job_dir(Path(job["media"]), args.job_id)
     job = {"job_id": job_id, "created": _dt.datetime.now().isoformat(timespec="seconds"), **job}
     job["stages"] = pipeline.WORKFLOWS[job["workflow"]]
+    if args.glossary:
+        shutil.copyfile(Path(args.glossary).expanduser(), path / glossary.JOB_FILE)
     config.write_json_atomic(path / "job.json", job)
     clip = ""
     if args.start or args.end:

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from shared import model_catalog
+from shared import glossary, model_catalog
 from shared.errors import UserError, run_cli
 from stages._common import stage_args, write_json
 
@@ -47,11 +47,13 @@ def main() -> int:
     transcript = {"language": language, "language_probability": None, "duration": vad["duration"],
                   "engine": "faster-whisper", "model": settings["model"], "segments": []}
     model = load_model(settings)
+    hotwords = glossary.load(job_path).hotwords() or None
+    transcript["hotwords"] = hotwords
     if vad["regions"]:
         clips = [t for r in vad["regions"] for t in (r["start"], r["end"])]
         segments, info = model.transcribe(
             str(job_path / "audio.wav"), language=language, word_timestamps=True, vad_filter=False,
-            clip_timestamps=clips, beam_size=int(settings.get("beam_size", 5)),
+            clip_timestamps=clips, beam_size=int(settings.get("beam_size", 5)), hotwords=hotwords,
             condition_on_previous_text=bool(settings.get("condition_on_previous_text", False)))
         transcript["language"] = info.language
         transcript["language_probability"] = round(info.language_probability, 3)

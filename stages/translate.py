@@ -3,7 +3,8 @@
 Runs in the translate venv. Sentences (shared.translation) are sorted by length and translated in
 batches, never one generate call per segment: on CPU, batch 32 runs about ten times the tokens per
 second of batch 1. CTranslate2 serves the model converted once at cache time (int8 on CPU, float16
-on CUDA, by compute type at load); transformers serves the downloaded checkpoint. Writes
+on CUDA, by compute type at load); transformers serves the downloaded checkpoint. Glossary terms
+are swapped for placeholders before and restored after (shared.glossary). Writes
 translation.<lang>.json per target, in the transcript schema.
 """
 
@@ -14,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from shared import languages, model_catalog, translation
+from shared import glossary, languages, model_catalog, translation
 from shared.errors import UserError, run_cli
 from stages._common import stage_args, write_json
 
@@ -101,13 +102,16 @@ def main() -> int:
     source = job["source_language"]
     sentences = translation.sentences(transcript["segments"])
     texts = [s.text for s in sentences]
+    terms = glossary.load(job_path)
     backends: dict[str, object] = {}
     files = {}
     for target in job["target_languages"]:
         model = translation.route(source, target, settings.get("model"))
         if model.key not in backends:
             backends[model.key] = load_backend(model, settings)
-        translated = backends[model.key].translate(texts, source, target) if texts else []
+        protected = [terms.protect(text, target) for text in texts]
+        translated = backends[model.key].translate([p[0] for p in protected], source, target) if texts else []
+        translated = [terms.restore(text, p[1]) for text, p in zip(translated, protected)]
         write_json(job_path / f"translation.{target}.json", translation.translated_transcript(
             sentences, translated, target, model.key, settings.get("backend", "ctranslate2"),
             transcript["duration"]))

@@ -323,3 +323,23 @@ def test_compute_type_is_a_job_override(media_dir, tmp_path):
               "--model", "tiny.en", "--compute-type", "float32", out=tmp_path)
     job = json.loads((tmp_path / prep.stdout.strip().splitlines()[-1] / "job.json").read_text())
     assert job["overrides"]["asr"] == {"model": "tiny.en", "compute_type": "float32"}
+
+
+def test_glossary_terms_go_to_asr_as_hotwords(media_dir, tmp_path):
+    media = media_dir / "clip.mp4"
+    if not media.exists():
+        make(media)
+    terms = tmp_path / "g.tsv"
+    terms.write_text("source\ten\nKerala\t\nmonsoon\t\n", encoding="utf-8")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("words\tmeaning\n", encoding="utf-8")
+    refused = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+                 "--glossary", str(bad), out=tmp_path / "out")
+    assert refused.returncode == 2 and "bad.tsv:1: the first row must be" in refused.stderr
+    prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en", "--model",
+              "tiny.en", "--glossary", str(terms), out=tmp_path / "out")
+    job_id = prep.stdout.strip().splitlines()[-1]
+    assert sh("./run-pipeline.sh", "-j", job_id, out=tmp_path / "out").returncode == 0
+    transcript = json.loads((tmp_path / "out" / job_id / "transcript.json").read_text())
+    assert transcript["hotwords"] == "Kerala monsoon"
+    assert "Kerala" in " ".join(s["text"] for s in transcript["segments"])

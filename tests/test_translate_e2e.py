@@ -160,3 +160,14 @@ def test_greedy_outputs_equal_between_transformers_and_ctranslate2_float32(tmp_p
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["transformers"] == out["ctranslate2"]
     assert len(set(out["ctranslate2"])) > 1  # random weights, yet input-dependent output
+
+
+def test_glossary_terms_survive_translation(hindi_media, cache, tmp_path):
+    media, truth = hindi_media
+    terms = tmp_path / "names.tsv"
+    terms.write_text("source\ten\nप्रधानमंत्री\tthe Honourable PM\n", encoding="utf-8")
+    job_path, _ = run_subtitle_job(hindi_media, cache, tmp_path / "out", "--glossary", str(terms))
+    assert (job_path / "glossary.tsv").read_text(encoding="utf-8") == terms.read_text(encoding="utf-8")
+    english = (job_path / "subtitles" / f"{media.stem}.en.srt").read_text(encoding="utf-8").replace("\n", " ")
+    assert "the Honourable PM reached Mumbai today." in english
+    assert "The weather is nice today." in english  # sentences without a term are untouched

@@ -72,6 +72,13 @@ HINDI_ENGLISH_PAIRS: tuple[tuple[str, str], ...] = (
     ("धन्यवाद, फिर मिलेंगे।", "Thank you, see you again."),
 )
 
+# A glossary placeholder ([1], as shared/glossary.py writes it) carried through, as real NLLB copies
+# bracketed numbers: the overfitted model learns to copy it so the glossary path can be asserted.
+PLACEHOLDER_PAIRS: tuple[tuple[str, str], ...] = (
+    ("[1] आज मुंबई पहुंचे।", "[1] reached Mumbai today."),
+)
+OVERFIT_PAIRS = HINDI_ENGLISH_PAIRS + PLACEHOLDER_PAIRS
+
 # Sentences the subword model also learns from, so that random-weight models tokenize other test text
 # into real pieces rather than single characters.
 _GENERIC_TEXT = (
@@ -149,12 +156,14 @@ def _build_tokenizer(sentences: list[str]):
                              clean_up_tokenization_spaces=True)
 
 
-def build_nllb(out_dir: str | os.PathLike, *, pairs=None, seed: int = 0, max_steps: int = 1500) -> Path:
+def build_nllb(out_dir: str | os.PathLike, *, pairs=None, seed: int = 0, max_steps: int = 1500,
+               shape: dict | None = None) -> Path:
     """Write a tiny NLLB-200-style model and tokenizer to out_dir (created; must be empty if it exists).
 
     pairs: None for random weights, or (hindi, english) pairs to overfit until greedy hin_Deva ->
     eng_Latn decoding returns each English sentence exactly; RuntimeError if that takes over
     max_steps Adam steps (out_dir then holds only the tokenizer). The same seed gives the same model.
+    shape: overrides of MODEL_CONFIG (d_model, layers, ffn dims), for benchmarks on bigger models.
     """
     import torch
     from transformers import AutoTokenizer, M2M100Config, M2M100ForConditionalGeneration
@@ -172,8 +181,9 @@ def build_nllb(out_dir: str | os.PathLike, *, pairs=None, seed: int = 0, max_ste
     torch.set_num_threads(1)  # fast and reproducible for a model this small; see OFFLINE_FACTS
     try:
         torch.manual_seed(seed)
-        config = M2M100Config(vocab_size=len(AutoTokenizer.from_pretrained(out)),
-                              init_std=TRAIN_INIT_STD if pairs else RANDOM_INIT_STD, **MODEL_CONFIG)
+        config = M2M100Config(**{"vocab_size": len(AutoTokenizer.from_pretrained(out)),
+                                 "init_std": TRAIN_INIT_STD if pairs else RANDOM_INIT_STD,
+                                 **MODEL_CONFIG, **(shape or {})})
         model = M2M100ForConditionalGeneration(config)
         model.generation_config.max_length = 200  # NLLB's
         if pairs:
@@ -287,12 +297,12 @@ def _main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="kind", required=True)
     nllb = sub.add_parser("nllb")
     nllb.add_argument("out_dir")
-    nllb.add_argument("--overfit", action="store_true", help="train on HINDI_ENGLISH_PAIRS")
+    nllb.add_argument("--overfit", action="store_true", help="train on OVERFIT_PAIRS")
     nllb.add_argument("--seed", type=int, default=0)
     nllb.add_argument("--ct2", metavar="CT2_DIR", help="also convert to CTranslate2 there")
     nllb.add_argument("--quantization", help="CTranslate2 weight type, e.g. int8")
     args = parser.parse_args(argv)
-    model_dir = build_nllb(args.out_dir, pairs=HINDI_ENGLISH_PAIRS if args.overfit else None, seed=args.seed)
+    model_dir = build_nllb(args.out_dir, pairs=OVERFIT_PAIRS if args.overfit else None, seed=args.seed)
     if args.ct2:
         convert_ctranslate2(model_dir, args.ct2, args.quantization)
     return 0

@@ -25,7 +25,7 @@ from shared import config, hardware, hub_cache, model_catalog
 from shared.environment_manager import EnvironmentManager
 from shared.errors import UserError, run_cli
 
-STAMP_NAME = ".bootstrap-stamp.json"
+STAMP_NAME = config.VENV_STAMP_NAME
 DISK_MARGIN_GB = 1.0
 
 

@@ -161,23 +161,24 @@ def fetch(models: list[Model], dry_run: bool, force: bool) -> int:
 
 def verify(models: list[Model], repair: bool) -> int:
     targets = models or [m for m in model_catalog.load() if model_catalog.read_record(m.repo)]
-    bad = 0
+    still_bad = []
     for m in targets:
         problems = model_cache.verify(m)
         if not problems:
             print(f"ok       {m.key}")
             continue
-        bad += 1
         print(f"CORRUPT  {m.key}: {'; '.join(problems)}")
         if repair:
             if problems not in (["not cached"], ["snapshot missing"]):
                 model_cache.drop_files(m, [p.split(":")[0] for p in problems])
             model_cache.fetch(m)
-            again = model_cache.verify(m)
-            print(f"{'repaired' if not again else 'STILL BAD'} {m.key}")
-            bad -= 0 if again else 1
-    if bad:
-        print(f"{bad} model(s) failed verification: run ./cache-models.sh --verify --repair", file=sys.stderr)
+            problems = model_cache.verify(m)
+            print(f"{'STILL BAD' if problems else 'repaired'} {m.key}")
+        if problems:
+            still_bad.append(m.key)
+    if still_bad:
+        print(f"{len(still_bad)} model(s) failed verification: run ./cache-models.sh --verify --repair",
+              file=sys.stderr)
         return VERIFY_FAILED_EXIT
     return 0
 

@@ -32,6 +32,8 @@ ENV_VENV_DIR = "SUBTITLER_VENV_DIR"
 ENV_THREADS = "SUBTITLER_THREADS"
 
 DEFAULT_CACHE_DIR = ".cache"
+# Written into a venv by bootstrap only after it built and passed its import check.
+VENV_STAMP_NAME = ".bootstrap-stamp.json"
 DEFAULT_VENV_DIR = ".venvs"
 
 

@@ -64,7 +64,7 @@ class EnvironmentManager:
     def python_for(self, venv: str) -> Path:
         """The venv's interpreter; a missing venv names the bootstrap command that builds it."""
         python = self.venv_path(venv) / "bin" / "python"
-        if not python.exists() or not (self.venv_path(venv) / ".bootstrap-stamp.json").exists():
+        if not python.exists() or not (self.venv_path(venv) / config.VENV_STAMP_NAME).exists():
             flag = "" if venv == "common" else f" --with {venv}"
             raise MissingVenvError(f"the '{venv}' environment is not built: run ./bootstrap.sh{flag}")
         return python

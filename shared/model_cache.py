@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -267,8 +268,6 @@ def export_bundle(models: list[Model], bundle: Path) -> dict:
         data = json.dumps(manifest, indent=2).encode()
         info = tarfile.TarInfo("manifest.json")
         info.size = len(data)
-        import io
-
         tar.addfile(info, io.BytesIO(data))
         for source, arcname in entries:
             tar.add(os.path.realpath(source), arcname=arcname, recursive=False)

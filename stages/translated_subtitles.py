@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 
-from shared import subtitle_writer
+from shared import pipeline, subtitle_writer
 from shared.errors import run_cli
 from stages._common import stage_args, write_json
 
 
 def main() -> int:
     job_path, job, _ = stage_args("translated_subtitles")
-    from shared import pipeline
-
     settings = pipeline.stage_settings(job, "subtitles")
     tracks = []
     for target in job["target_languages"]:

@@ -48,6 +48,9 @@ def _user_error(model: Model, exc: Exception) -> Exception:
 
     if isinstance(exc, UserError):
         return exc
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, errors.DryRunError) and isinstance(cause, errors.HfHubHTTPError):
+        return _user_error(model, cause)  # a dry run wraps the hub's own answer
     if constants.HF_HUB_OFFLINE:
         return UserError(f"cannot fetch {model.repo}: HF_HUB_OFFLINE=1 is set; unset it to download, "
                          "or --import a bundle made with --export")

@@ -132,7 +132,6 @@ def check_models(job: dict, stages: list[str]) -> None:
         settings = stage_settings(job, "translate")
         for target in job["target_languages"]:
             model = translation.route(job["source_language"], target, settings.get("model"))
-            translation.check_ready(model)
             model_catalog.require(model.key, "translate")
             if settings.get("backend") == "ctranslate2" and model.convert and model_catalog.converted(model) is None:
                 raise UserError(f"model {model.repo} ({model.key}) has no CTranslate2 conversion: run "

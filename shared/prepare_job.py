@@ -79,7 +79,7 @@ def _validated(args: argparse.Namespace) -> dict:
     if args.translator and model_catalog.find(args.translator, "translate") is None:
         raise UserError(f"unknown translation model '{args.translator}': see ./cache-models.sh --list")
     for target in targets:
-        translation.check_ready(translation.route(source, target, args.translator))
+        translation.route(source, target, args.translator)
     overrides = {"asr": {k: v for k, v in (("engine", args.engine), ("model", args.model),
                                            ("compute_type", args.compute_type)) if v},
                  "translate": {k: v for k, v in (("model", args.translator), ("backend", args.translate_backend)) if v}}

@@ -48,16 +48,6 @@ def route(source: str, target: str, override: str | None = None) -> model_catalo
     return model
 
 
-# Model families whose translate backend exists (IndicTrans2 needs its own model code: not yet).
-READY_GROUPS = ("nllb",)
-
-
-def check_ready(model: model_catalog.Model) -> None:
-    if model.group not in READY_GROUPS:
-        raise UserError(f"translation with {model.key} is not available yet: choose an NLLB model with "
-                        "--translator nllb-200-distilled-600m (or nllb-200-3.3b)")
-
-
 @dataclass
 class Sentence:
     start: float

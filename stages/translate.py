@@ -89,11 +89,91 @@ class NllbBackend:
         return out
 
 
+INDICTRANS2_SPECIALS = {"<s>", "<pad>", "</s>", "<unk>"}
+
+
+class IndicTrans2Backend:
+    """IndicTrans2 through IndicTransToolkit's IndicProcessor (normalisation, script unification and
+    placeholder handling on the way in, detokenisation on the way out).
+
+    CTranslate2: the encoder reads the two language tags and the model.SRC SentencePiece pieces (the
+    converted model appends </s>); decoding starts from </s> with no target prefix, and the pieces are
+    joined back. transformers: the repo's own model and tokenizer code, loaded from the cached snapshot
+    of the pinned revision (trust_remote_code); this path needs the real repo and cannot run offline
+    here, where the tests use CTranslate2. postprocess_batch must see the batches preprocess_batch saw,
+    in the same order, so each batch goes through both before the next starts."""
+
+    def __init__(self, model_dir: Path, settings: dict, converted: Path | None):
+        from IndicTransToolkit.processor import IndicProcessor
+
+        self.processor = IndicProcessor(inference=True)
+        self.settings = settings
+        self.backend = settings.get("backend", "ctranslate2")
+        self.beam_size = int(settings.get("beam_size", 4))
+        self.max_length = int(settings.get("max_length", 256))
+        threads = int(settings.get("threads") or 1)
+        if self.backend == "ctranslate2":
+            import ctranslate2
+            import sentencepiece as spm
+
+            if converted is None:
+                raise UserError("this model has no CTranslate2 conversion in the cache: run "
+                                "./cache-models.sh --model <its key> again (it converts after download)")
+            self.spm = spm.SentencePieceProcessor(model_file=str(converted / "model.SRC"))
+            self.source_vocab = set(json.loads((converted / "dict.SRC.json").read_text(encoding="utf-8")))
+            self.translator = ctranslate2.Translator(str(converted), device=settings.get("device", "cpu"),
+                                                     compute_type=settings.get("compute_type", "default"),
+                                                     intra_threads=threads, inter_threads=1)
+        else:
+            import torch
+            from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+            torch.set_num_threads(threads)
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=True)
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(str(model_dir), trust_remote_code=True).eval()
+            self.device = settings.get("device", "cpu")
+            self.model.to(self.device)
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        src_tag, tgt_tag = languages.flores(source), languages.flores(target)
+        if self.backend == "ctranslate2":
+            missing = [t for t in (src_tag, tgt_tag) if t not in self.source_vocab]
+            if missing:
+                raise UserError(f"this IndicTrans2 model does not know {', '.join(missing)}: check the pair's "
+                                "direction (indic-en, en-indic, indic-indic) or use an NLLB model")
+        out: list[str] = [""] * len(texts)
+        batch_size = int(self.settings.get("batch_size", 16))
+        for batch in by_length(texts, [len(t) for t in texts], batch_size):
+            pre = self.processor.preprocess_batch([texts[i] for i in batch], src_lang=src_tag, tgt_lang=tgt_tag)
+            if self.backend == "ctranslate2":
+                tokens = []
+                for line in pre:
+                    line_src, line_tgt, text = line.split(" ", 2)
+                    tokens.append([line_src, line_tgt] + self.spm.encode(text, out_type=str))
+                results = self.translator.translate_batch(tokens, beam_size=self.beam_size,
+                                                          max_decoding_length=self.max_length,
+                                                          min_decoding_length=0, max_batch_size=batch_size)
+                raw = ["".join(t for t in r.hypotheses[0] if t not in INDICTRANS2_SPECIALS).replace("▁", " ").strip()
+                       for r in results]
+            else:
+                import torch
+
+                enc = self.tokenizer(pre, truncation=True, padding="longest", return_tensors="pt").to(self.device)
+                with torch.inference_mode():
+                    generated = self.model.generate(**enc, num_beams=self.beam_size, max_length=self.max_length)
+                raw = self.tokenizer.batch_decode(generated, skip_special_tokens=True,
+                                                  clean_up_tokenization_spaces=True)
+            for i, text in zip(batch, self.processor.postprocess_batch(raw, lang=tgt_tag)):
+                out[i] = text
+            print(f"progress: {sum(1 for t in out if t)}/{len(texts)} sentences", file=sys.stderr, flush=True)
+        return out
+
+
 def load_backend(model: model_catalog.Model, settings: dict):
-    translation.check_ready(model)
     path = model_catalog.require(model.key, "translate")
     converted = model_catalog.converted(model) if settings.get("backend", "ctranslate2") == "ctranslate2" else None
-    return NllbBackend(path, settings, converted)
+    backend = IndicTrans2Backend if model.group == "indictrans2" else NllbBackend
+    return backend(path, settings, converted)
 
 
 def main() -> int:

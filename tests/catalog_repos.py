@@ -1,9 +1,10 @@
 """Small stand-ins for the catalog's repos, served by tests/hub_server.py under the real repo ids and
 pinned revisions, so cache-models.sh and bootstrap fetch exactly as they would from the hub.
 
-Whisper repos get placeholder files (nothing loads them here). NLLB repos get a real tiny NLLB model
-(tests/tiny_models.py, random weights, built once per test session in the translate venv), because
-cache-models converts NLLB to CTranslate2 right after download and the conversion must succeed.
+Whisper repos get placeholder files (nothing loads them here). NLLB and IndicTrans2 repos get real tiny
+models in their architectures (tests/tiny_models.py, random weights, built once per test session in
+the translate venv), because cache-models converts them to CTranslate2 right after download and the
+conversion must succeed.
 """
 
 import functools
@@ -13,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, clean_env
 from shared import model_catalog
 from tiny_models import build_in_venv
 
@@ -28,6 +29,16 @@ DEFAULT_CPU = ["whisper-large-v3", "indictrans2-indic-en-1b", "indictrans2-en-in
 def tiny_nllb(overfit: bool = False) -> Path:
     out = Path(tempfile.mkdtemp(prefix="tiny-nllb-")) / "model"
     return build_in_venv(REPO / ".venvs/translate/bin/python", out, overfit=overfit)
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_indictrans2(direction: str) -> Path:
+    out = Path(tempfile.mkdtemp(prefix="tiny-it2-")) / "model"
+    subprocess.run([str(REPO / ".venvs/translate/bin/python"), str(REPO / "tests/tiny_models.py"), "indictrans2",
+                    str(out), "--direction", direction], env={**clean_env(), "PYTHONPATH": str(REPO),
+                                                             "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+                   check=True, capture_output=True)
+    return out
 
 
 def nllb_files(sharded: bool, overfit: bool = False) -> dict:
@@ -47,6 +58,9 @@ def nllb_files(sharded: bool, overfit: bool = False) -> dict:
 def fake_files(model, big=False):
     if model.group == "nllb":
         files = nllb_files(sharded=model.key == "nllb-200-3.3b")
+    elif model.group == "indictrans2":
+        direction = next(d for d in ("indic-en", "en-indic", "indic-indic") if d in model.key)
+        files = {p.name: p.read_bytes() for p in tiny_indictrans2(direction).iterdir() if p.is_file()}
     else:
         files = {name: f"{model.repo} {name}\n".encode() * 4 for name in set(model.required) | {"config.json"}}
     if model.group == "whisperx":

@@ -24,8 +24,6 @@ from tiny_models import HINDI_ENGLISH_PAIRS
 
 PYTHON = REPO / ".venvs/translate/bin/python"
 
-pytestmark = pytest.mark.skipif(not PYTHON.exists(), reason="the translate venv is not built")
-
 BUILD = """
 import json, sys
 sys.path.insert(0, "tests")
@@ -127,3 +125,42 @@ def test_converted_directory_is_self_contained(tmp_path):
     source = json.loads((ct2_dir / "source_vocabulary.json").read_text(encoding="utf-8"))
     assert {"hin_Deva", "eng_Latn", "tam_Taml"} <= set(source)  # language tags are source tokens
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+
+
+STAGE = """
+import json, sys
+sys.path.insert(0, "tests")
+import tiny_models as tm
+from IndicTransToolkit.processor import IndicProcessor
+from stages.translate import IndicTrans2Backend
+model_dir, ct2_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+texts = json.loads(sys.argv[4])
+settings = {"backend": "ctranslate2", "beam_size": 1, "max_length": n, "batch_size": 4, "threads": 1,
+            "compute_type": "float32"}
+stage = IndicTrans2Backend(tm.Path(model_dir), settings, tm.Path(ct2_dir)).translate(texts, "hi", "en")
+processor = IndicProcessor(inference=True)
+lines = processor.preprocess_batch(texts, src_lang="hin_Deva", tgt_lang="eng_Latn")
+vocab = tm.IndicTrans2Vocab(model_dir)
+rows = tm.indictrans2_reference_greedy(model_dir, [vocab.source_ids(line) for line in lines], max_new_tokens=n)
+reference = processor.postprocess_batch([vocab.target_text([vocab.tgt_tokens[i] for i in row]) for row in rows],
+                                        lang="eng_Latn")
+print(json.dumps({"stage": stage, "reference": reference}, ensure_ascii=False))
+"""
+
+
+def test_translate_stage_backend_matches_the_reference_pipeline(tmp_path):
+    """The stage's own IndicTrans2 path (IndicProcessor per length-sorted batch, tags + pieces, no
+    target prefix, pieces joined, postprocess) gives what the reference decoder gives."""
+    model_dir, ct2_dir = tmp_path / "model", tmp_path / "ct2"
+    env = clean_env(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    subprocess.run([str(PYTHON), "-c", BUILD, str(model_dir), "3", "safetensors", "indic-en", "{}", "1.0"],
+                   cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run([str(PYTHON), "-m", "shared.ct2_convert", str(model_dir), str(ct2_dir)], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    result = subprocess.run([str(PYTHON), "-c", STAGE, str(model_dir), str(ct2_dir), str(MAX_NEW_TOKENS),
+                             json.dumps(HINDI, ensure_ascii=False)], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["stage"] == out["reference"]
+    assert len(set(out["stage"])) > 1

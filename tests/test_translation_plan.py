@@ -27,12 +27,6 @@ def test_job_override_and_its_limits():
         translation.route("hi", "en", "whisper-base")
 
 
-def test_indictrans2_is_refused_until_its_backend_exists():
-    with pytest.raises(UserError, match="--translator nllb-200-distilled-600m"):
-        translation.check_ready(translation.route("hi", "en"))
-    translation.check_ready(translation.route("hi", "en", "nllb-200-distilled-600m"))
-
-
 def words(*items):
     return [{"start": s, "end": e, "word": w, "probability": 1.0} for s, e, w in items]
 

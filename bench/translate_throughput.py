@@ -4,11 +4,12 @@ batch 1, measured side by side in one run. Goals: >= 4x and >= 10x.
 
 Usage: .venvs/translate/bin/python bench/translate_throughput.py [--shape small|base] [--sentences 64]
 The model is an NLLB-200-shaped M2M100 with random weights built on the spot (no hub here);
-"base" is 512 wide with 6+6 layers, "small" 256 wide with 3+3, both with NLLB's 256,206-token output
+"600m" is NLLB-200-distilled-600M's shape (1024 wide, 12+12 layers), "base" 512 wide with 6+6 layers,
+"small" 256 wide with 3+3, all with NLLB's 256,206-token output
 vocabulary by default. Random weights never emit the end token, so every sentence decodes to the same
-fixed length and tokens/s compares like with like. Measured 2026-11-25 (base, 1 thread): CTranslate2
-int8 / transformers 2.5x at batch 1 and 3.8x at batch 32; batch 32 / batch 1 12.2x (CTranslate2) and
-8.0x (transformers).
+fixed length and tokens/s compares like with like. Measured 2026-11-25, 1 thread:
+  base: CTranslate2 int8 / transformers 2.5x at batch 1, 3.8x at batch 32; batch 32 / 1: 12.2x (CT2), 8.0x
+  600m: CTranslate2 int8 / transformers 2.6x at batch 1, 4.1x at batch 32; batch 32 / 1: 9.1x (CT2), 5.7x
 One thread (this machine has two cores and is shared); check the load before trusting a figure.
 """
 
@@ -33,6 +34,9 @@ SHAPES = {
                   encoder_attention_heads=4, decoder_attention_heads=4),
     "base": dict(d_model=512, encoder_layers=6, decoder_layers=6, encoder_ffn_dim=2048, decoder_ffn_dim=2048,
                  encoder_attention_heads=8, decoder_attention_heads=8),
+    # the shape of facebook/nllb-200-distilled-600M
+    "600m": dict(d_model=1024, encoder_layers=12, decoder_layers=12, encoder_ffn_dim=4096, decoder_ffn_dim=4096,
+                 encoder_attention_heads=16, decoder_attention_heads=16),
 }
 TOKENS = 32  # decoded per sentence
 

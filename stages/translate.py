@@ -170,6 +170,10 @@ class IndicTrans2Backend:
 
 
 def load_backend(model: model_catalog.Model, settings: dict):
+    if os.environ.get("SUBTITLER_ALLOW_DOWNLOAD") == "1" and model_catalog.snapshot(model) is None:
+        from shared import model_cache
+
+        model_cache.fetch(model)  # the run allowed downloads (--allow-download): fetch and convert now
     path = model_catalog.require(model.key, "translate")
     converted = model_catalog.converted(model) if settings.get("backend", "ctranslate2") == "ctranslate2" else None
     backend = IndicTrans2Backend if model.group == "indictrans2" else NllbBackend

@@ -200,3 +200,25 @@ def test_glossary_terms_survive_translation(hindi_media, cache, tmp_path):
     english = (job_path / "subtitles" / f"{media.stem}.en.srt").read_text(encoding="utf-8").replace("\n", " ")
     assert "the Honourable PM reached Mumbai today." in english
     assert "The weather is nice today." in english  # sentences without a term are untouched
+
+
+def test_allow_download_fetches_and_converts_a_missing_model_during_the_run(hindi_media, tmp_path):
+    media, truth = hindi_media
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    prep = sh(["./prepare-job.sh", "--media", str(media), "--workflow", "translate", "-s", "hi", "-t", "en",
+               "--translator", MODEL_KEY], cache, out)
+    job_id = prep.stdout.strip().splitlines()[-1]
+    (out / job_id / "transcript.json").write_text(json.dumps(hindi_transcript(truth), ensure_ascii=False))
+    with HubServer() as hub:
+        serve(hub, [MODEL_KEY], files={MODEL_KEY: nllb_files(sharded=False, overfit=True)})
+        env = clean_env(SUBTITLER_CACHE_DIR=str(cache), SUBTITLER_OUT_DIR=str(out), HF_ENDPOINT=hub.url,
+                        HF_HUB_DISABLE_PROGRESS_BARS="1")
+        refused = subprocess.run(["./run-pipeline.sh", "-j", job_id, "--only", "translate"], cwd=REPO, env=env,
+                                 capture_output=True, text=True, timeout=600)
+        assert refused.returncode == 2 and "is not cached" in refused.stderr and hub.requests == []
+        allowed = subprocess.run(["./run-pipeline.sh", "-j", job_id, "--only", "translate", "--allow-download"],
+                                 cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    translation = json.loads((out / job_id / "translation.en.json").read_text())
+    assert translation["segments"][0]["text"] == HINDI_ENGLISH_PAIRS[0][1]
+    assert list((cache / "huggingface/subtitler/converted").rglob("model.bin"))

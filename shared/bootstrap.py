@@ -14,7 +14,6 @@ import datetime as _dt
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -1,7 +1,6 @@
 """cache-models.sh against a local server speaking the hub's protocol (tests/hub_server.py), serving
 small repos under the catalog's real repo ids and pinned revisions. Nothing here reaches a real hub."""
 
-import hashlib
 import json
 import shutil
 import subprocess

@@ -55,6 +55,9 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError(f"the {args.workflow} workflow needs target languages: add -t en (or -t en,ta,...)")
     if args.workflow == "transcribe" and targets:
         raise UserError("the transcribe workflow has no targets: drop -t, or use --workflow translate")
+    if source in targets and len(set(targets)) == 1:
+        raise UserError(f"-t {source} is the spoken language itself: its subtitles are made by "
+                        f"--workflow transcribe; for a translation name another target (e.g. -t en)")
     targets = list(dict.fromkeys(t for t in targets if t != source))
     start = media.parse_time(args.start) if args.start else 0.0
     end = media.parse_time(args.end) if args.end else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from shared import glossary, languages, model_catalog, translation
@@ -161,8 +162,13 @@ class IndicTrans2Backend:
                 enc = self.tokenizer(pre, truncation=True, padding="longest", return_tensors="pt").to(self.device)
                 with torch.inference_mode():
                     generated = self.model.generate(**enc, num_beams=self.beam_size, max_length=self.max_length)
-                raw = self.tokenizer.batch_decode(generated, skip_special_tokens=True,
-                                                  clean_up_tokenization_spaces=True)
+                # Tokenizers of the 2024 revisions decode with the source dictionary unless switched to
+                # target mode; later ones switch by themselves, and the switch is harmless to them.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # as_target_tokenizer's deprecation notice
+                    with self.tokenizer.as_target_tokenizer():
+                        raw = self.tokenizer.batch_decode(generated.tolist(), skip_special_tokens=True,
+                                                          clean_up_tokenization_spaces=True)
             for i, text in zip(batch, self.processor.postprocess_batch(raw, lang=tgt_tag)):
                 out[i] = text
             print(f"progress: {sum(1 for t in out if t)}/{len(texts)} sentences", file=sys.stderr, flush=True)

@@ -62,9 +62,15 @@ POST_NORM = {"encoder_normalize_before": False, "decoder_normalize_before": Fals
 
 # case: (direction, weights file, config overrides, seed, </s> scale, src tag, tgt tag, texts)
 CASES = {
-    # what the pinned hub revisions ship: model.safetensors, pre-norm, layernorm_embedding, gelu
+    # the distilled models' layout (dist-200M, dist-320M): model.safetensors, pre-norm, layernorm_embedding, gelu
     "indic-en-safetensors": ("indic-en", "safetensors", {}, 0, 1.0, "hin_Deva", "eng_Latn", HINDI),
     "en-indic-bin": ("en-indic", "bin", {}, 0, 1.0, "eng_Latn", "hin_Deva", ENGLISH),
+    # the 1B models' configs: pre-norm and gelu, but no layernorm_embedding
+    "indic-en-1b-layout": ("indic-en", "safetensors", {"layernorm_embedding": False}, 0, 1.0,
+                           "hin_Deva", "eng_Latn", HINDI),
+    # en-indic-dist-200M ties the output projection to the decoder embedding (no lm_head.weight saved)
+    "en-indic-tied-projection": ("en-indic", "safetensors", {"share_decoder_input_output_embed": True}, 1, 1.0,
+                                 "eng_Latn", "hin_Deva", ENGLISH),
     # the config's other branches, and unequal layer and head counts
     "indic-en-post-norm": ("indic-en", "safetensors", {**POST_NORM, "encoder_layers": 3, "decoder_layers": 1,
                                                        "decoder_attention_heads": 8}, 0, 1.0,

@@ -146,14 +146,15 @@ def _no_job_created(out):
     return not out.exists() or not any(out.iterdir())
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "no-audio", "language", "no-target", "model-lang"])
+@pytest.mark.parametrize("case", ["missing", "corrupt", "no-audio", "language", "no-target", "model-lang",
+                                  "target-is-source"])
 def test_bad_input_refused_with_one_line_and_nothing_created(case, tmp_path, media_dir):
     out = tmp_path / "out"
     media = tmp_path / "in.mp4"
     args = ["--workflow", "transcribe", "-s", "en"]
     expected = {"missing": "media file not found", "corrupt": "cannot read", "no-audio": "has no audio stream",
                 "language": "unknown language 'xx'", "no-target": "needs target languages",
-                "model-lang": "understands English only"}[case]
+                "model-lang": "understands English only", "target-is-source": "is the spoken language itself"}[case]
     if case == "corrupt":
         media.write_bytes(b"\x00\x01 definitely not a video" * 100)
     elif case == "no-audio":
@@ -165,6 +166,7 @@ def test_bad_input_refused_with_one_line_and_nothing_created(case, tmp_path, med
         media = media.with_suffix(".wav")
         args = {"language": ["--workflow", "transcribe", "-s", "xx"],
                 "no-target": ["--workflow", "translate", "-s", "hi"],
+                "target-is-source": ["--workflow", "subtitle", "-s", "hi", "-t", "hi,hi"],
                 "model-lang": ["--workflow", "transcribe", "-s", "hi", "--model", "tiny.en"]}[case]
     result = sh("./prepare-job.sh", "--media", str(media), *args, out=out)
     assert result.returncode == 2

@@ -507,6 +507,11 @@ def build_indictrans2(out_dir: str | os.PathLike, *, seed: int = 0, shape: dict 
     generator = torch.Generator().manual_seed(seed)
     state = _indictrans2_state_dict(cfg, generator, std)
     state["lm_head.weight"][cfg["eos_token_id"]] *= eos_scale
+    if cfg["share_decoder_input_output_embed"]:
+        # a tied checkpoint saves the matrix once, under the decoder's embedding name
+        if eos_scale != 1.0:
+            raise ValueError("eos_scale needs an untied lm_head")
+        del state["lm_head.weight"]
     if weights == "safetensors":
         from safetensors.torch import save_file
 
@@ -642,7 +647,8 @@ def indictrans2_reference_greedy(model_dir: str | os.PathLike, source_ids: list[
             pos = torch.where(out.ne(pad), torch.arange(t) + pad + 1, torch.full_like(out, pad))
             causal = torch.triu(torch.full((t, t), neg, dtype=dtype), diagonal=1)
             h = stack("decoder", out, pos, causal, memory, key_bias)
-            nxt = F.linear(h[:, -1], w["lm_head.weight"]).argmax(-1)
+            projection = w["lm_head.weight"] if "lm_head.weight" in w else w["model.decoder.embed_tokens.weight"]
+            nxt = F.linear(h[:, -1], projection).argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
             out = torch.cat([out, nxt[:, None]], dim=1)
             done |= nxt.eq(eos)

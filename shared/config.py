@@ -106,4 +106,5 @@ def cache_paths(hardware: dict | None = None) -> dict[str, Path]:
             block.update({k: v for k, v in hardware["cache"].items() if isinstance(v, str) and v})
     paths = {key: resolve_repo_path(value) for key, value in block.items()}
     paths["hf_hub_cache"] = paths["hf_home"] / "hub"
+    paths["nltk_data"] = paths["base_dir"] / "nltk"  # NLTK's punkt_tab, which WhisperX's alignment reads
     return paths

@@ -94,6 +94,7 @@ class EnvironmentManager:
             "TRANSFORMERS_CACHE": str(paths["hf_hub_cache"]),
             "TORCH_HOME": str(paths["torch_home"]),
             "MLX_CACHE_DIR": str(paths["mlx_home"]),
+            "NLTK_DATA": str(paths["nltk_data"]),
             # HF_HOME moves into the project cache; the token `hf auth login` stored stays where it is.
             "HF_TOKEN_PATH": env.get("HF_TOKEN_PATH") or os.path.join(
                 env.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "token"),

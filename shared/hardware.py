@@ -22,9 +22,9 @@ import sys
 from shared import config
 
 SCHEMA_VERSION = 1
-# Engines whose stage code exists. The hardware's preferred engine (whisperx on CUDA, mlx on Apple
-# Silicon, pyannote VAD on CUDA) is recorded beside the choice and taken once its stage is built.
-READY_ENGINES = {"asr": ("faster-whisper",), "vad": ("silero",)}
+# Engines whose stage code exists. A preferred engine without it (mlx on Apple Silicon) is recorded
+# beside the choice as preferred_engine and taken once its stage is built.
+READY_ENGINES = {"asr": ("faster-whisper", "whisperx"), "vad": ("silero", "pyannote")}
 
 
 def _cpu_count() -> int:

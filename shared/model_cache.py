@@ -20,6 +20,8 @@ import os
 import shutil
 import tarfile
 import tempfile
+import urllib.request
+import zipfile
 from pathlib import Path
 
 from shared import config, hub_cache, model_catalog
@@ -102,7 +104,48 @@ def fetch(model: Model, *, force: bool = False) -> Path:
     record_snapshot(model, path)
     if model.convert and (force or model_catalog.converted(model) is None):
         convert(model, path)
+    if model.group == "align":
+        fetch_sentence_splitter(force=force)
     return path
+
+
+# WhisperX's alignment splits each segment into sentences with NLTK's Punkt models (punkt_tab) and
+# downloads them at run time when missing: fetched here with the alignment models instead, into the
+# project cache, which the environment manager hands to every stage as NLTK_DATA.
+PUNKT_URL = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/tokenizers/punkt_tab.zip"
+ENV_PUNKT_URL = "SUBTITLER_PUNKT_URL"
+
+
+def sentence_splitter_dir() -> Path:
+    return config.cache_paths()["nltk_data"] / "tokenizers" / "punkt_tab"
+
+
+def fetch_sentence_splitter(*, force: bool = False) -> Path:
+    """NLTK's punkt_tab into the cache (once); a half-done fetch never replaces a good copy."""
+    target = sentence_splitter_dir()
+    if (target / "english").is_dir() and not force:
+        return target
+    url = os.environ.get(ENV_PUNKT_URL) or PUNKT_URL
+    print(f"  fetching NLTK punkt_tab (WhisperX alignment's sentence splitter) from {url}", flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".punkt_tab-") as tmp:
+        archive = Path(tmp) / "punkt_tab.zip"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as out:
+                shutil.copyfileobj(response, out)
+            with zipfile.ZipFile(archive) as zf:
+                names = zf.namelist()
+                if any(n.startswith("/") or ".." in Path(n).parts for n in names) or \
+                        not any(n.startswith("punkt_tab/english/") for n in names):
+                    raise zipfile.BadZipFile("not a punkt_tab archive")
+                zf.extractall(tmp)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise UserError(f"cannot fetch NLTK's punkt_tab from {url} ({exc}): WhisperX alignment needs it; "
+                            f"check the network (or set {ENV_PUNKT_URL} to a copy) and run the command again")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(Path(tmp) / "punkt_tab", target)
+    return target
 
 
 def convert(model: Model, snapshot: Path) -> Path:

@@ -48,6 +48,10 @@ def asr_engines() -> list[str]:
     return [e for e in config.venv_map()["stages"]["asr"]["engines"] if e in hardware.READY_ENGINES["asr"]]
 
 
+def vad_engines() -> list[str]:
+    return [e for e in config.venv_map()["stages"]["vad"]["engines"] if e in hardware.READY_ENGINES["vad"]]
+
+
 def check_workflow_available(workflow: str) -> None:
     missing = [s for s in WORKFLOWS[workflow] if not (config.REPO_ROOT / "stages" / f"{s}.py").exists()]
     if missing:
@@ -201,7 +205,8 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
         label = f"[{number}/{total}] {stage} ..."
         print(label, end="", flush=True)
         started = time.monotonic()
-        status.update(stage, state="running", started=_now(), finished=None, seconds=None)
+        status.update(stage, state="running", started=_now(), finished=None, seconds=None,
+                      venv=manager.venv_for(stage, engine), **({"engine": engine} if engine else {}))
         log_path = log_dir / f"{stage}.log"
         progress = _ProgressLine(label, log_path, started) if sys.stdout.isatty() else None
         code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_path,

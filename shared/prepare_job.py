@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", help="clip start, HH:MM:SS")
     parser.add_argument("--end", help="clip end, HH:MM:SS")
     parser.add_argument("--engine", help="ASR engine: " + ", ".join(pipeline.asr_engines()))
+    parser.add_argument("--vad", help="VAD engine: " + ", ".join(pipeline.vad_engines()))
     parser.add_argument("--model", help="ASR model size or name (e.g. tiny.en, small, large-v3)")
     parser.add_argument("--compute-type", help="ASR compute type (int8, float16, float32; default from "
                         "config/hardware_cache.json)")
@@ -67,6 +68,8 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError(f"--start {args.start} is past the end of the media ({info['duration']:.1f} s)")
     if args.engine and args.engine not in pipeline.asr_engines():
         raise UserError(f"unknown engine '{args.engine}': choose one of {', '.join(pipeline.asr_engines())}")
+    if args.vad and args.vad not in pipeline.vad_engines():
+        raise UserError(f"unknown VAD engine '{args.vad}': choose one of {', '.join(pipeline.vad_engines())}")
     if args.model and model_catalog.find(args.model, "asr") is None and not Path(args.model).expanduser().is_dir():
         raise UserError(f"unknown model '{args.model}': see ./cache-models.sh --list (e.g. tiny.en, small, large-v3)")
     if args.model and args.model.endswith(".en") and source not in ("en", languages.AUTO):
@@ -83,7 +86,8 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError(f"unknown translation model '{args.translator}': see ./cache-models.sh --list")
     for target in targets:
         translation.route(source, target, args.translator)
-    overrides = {"asr": {k: v for k, v in (("engine", args.engine), ("model", args.model),
+    overrides = {"vad": {"engine": args.vad} if args.vad else {},
+                 "asr": {k: v for k, v in (("engine", args.engine), ("model", args.model),
                                            ("compute_type", args.compute_type)) if v},
                  "translate": {k: v for k, v in (("model", args.translator), ("backend", args.translate_backend)) if v}}
     return {

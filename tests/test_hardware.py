@@ -44,12 +44,12 @@ def test_cuda_workstation_gets_float16_large_model_on_the_gpu():
     gpu = {"index": 0, "name": "RTX 4090", "memory_gb": 24.0, "compute_capability": "8.9"}
     info = _info(cuda={"available": True, "devices": [gpu]}, accelerator="cuda")
     stages = choose_stage_settings(info)
-    # whisperx is preferred on CUDA; until its stage exists faster-whisper serves on the GPU
-    assert stages["asr"] == {"engine": "faster-whisper", "preferred_engine": "whisperx", "device": "cuda",
-                             "compute_type": "float16", "batch_size": 16, "model": "large-v3", "threads": 16}
+    # WhisperX batched ASR and pyannote VAD on CUDA; both live in the whisperx venv
+    assert stages["asr"] == {"engine": "whisperx", "device": "cuda", "compute_type": "float16", "batch_size": 16,
+                             "model": "large-v3", "threads": 16}
     assert stages["translate"]["device"] == "cuda"
-    assert stages["vad"]["engine"] == "silero" and stages["vad"]["preferred_engine"] == "pyannote"
-    assert hardware.default_venvs(info) == ["common", "translate"]
+    assert stages["vad"]["engine"] == "pyannote" and "preferred_engine" not in stages["vad"]
+    assert hardware.default_venvs(info) == ["common", "whisperx", "translate"]
 
 
 def test_small_gpu_gets_a_smaller_model_and_batch():

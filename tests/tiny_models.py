@@ -62,6 +62,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -677,11 +678,53 @@ def translate_indictrans2_ctranslate2(ct2_dir: str | os.PathLike, lines: list[st
     return [r.hypotheses[0] for r in results]
 
 
+# --------------------------------------------------------------------------------------------------
+# wav2vec2 CTC (WhisperX's alignment models, e.g. facebook/wav2vec2-base-960h for English)
+#
+# The hub layout: config.json (Wav2Vec2Config), preprocessor_config.json (Wav2Vec2FeatureExtractor,
+# 16 kHz), vocab.json (character vocabulary: <pad> 0, <s>, </s>, <unk>, "|" as the word separator, then
+# upper-case letters and the apostrophe), tokenizer_config.json and special_tokens_map.json
+# (Wav2Vec2CTCTokenizer), and the weights. Here at toy size with random weights: the alignment it gives
+# is arbitrary, but every tensor and file is where WhisperX's loader looks.
+# --------------------------------------------------------------------------------------------------
+
+WAV2VEC2_LETTERS = "ETAONIHSRDLUMWCFGYPBVK'XJQZ"
+
+
+def build_wav2vec2_ctc(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Write a tiny wav2vec2 CTC model and its processor to out_dir (created; must be empty if it exists)."""
+    import torch
+    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
+                              Wav2Vec2Processor)
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = {token: i for i, token in enumerate(["<pad>", "<s>", "</s>", "<unk>", "|", *WAV2VEC2_LETTERS])}
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab_file = Path(tmp) / "vocab.json"
+        vocab_file.write_text(json.dumps(vocab), encoding="utf-8")
+        tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file), unk_token="<unk>", pad_token="<pad>",
+                                         word_delimiter_token="|", do_lower_case=False)
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                         do_normalize=True, return_attention_mask=False)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(out)
+    torch.manual_seed(seed)
+    config = Wav2Vec2Config(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+        pad_token_id=vocab["<pad>"], ctc_loss_reduction="sum", do_stable_layer_norm=False,
+        feat_extract_norm="group", hidden_dropout=0.0, attention_dropout=0.0, feat_proj_dropout=0.0)
+    Wav2Vec2ForCTC(config).eval().save_pretrained(out, safe_serialization=False)  # pytorch_model.bin
+    return out
+
+
 def _main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="tests/tiny_models.py",
-                                     description="Build a tiny NLLB-200-style or IndicTrans2-style model.")
+                                     description="Build a tiny NLLB-200-style, IndicTrans2-style or wav2vec2 CTC model.")
     sub = parser.add_subparsers(dest="kind", required=True)
     nllb = sub.add_parser("nllb")
     nllb.add_argument("out_dir")
@@ -696,7 +739,13 @@ def _main(argv: list[str] | None = None) -> int:
     it2.add_argument("--weights", default="safetensors", choices=("safetensors", "bin"))
     it2.add_argument("--ct2", metavar="CT2_DIR", help="also convert to CTranslate2 there")
     it2.add_argument("--quantization", help="CTranslate2 weight type, e.g. int8")
+    w2v = sub.add_parser("wav2vec2")
+    w2v.add_argument("out_dir")
+    w2v.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.kind == "wav2vec2":
+        build_wav2vec2_ctc(args.out_dir, seed=args.seed)
+        return 0
     if args.kind == "indictrans2":
         model_dir = build_indictrans2(args.out_dir, seed=args.seed, direction=args.direction, weights=args.weights)
     else:

@@ -2,8 +2,9 @@
 """End-to-end transcribe workflow time over bare faster-whisper time, same audio, model and settings,
 measured side by side in one run. Goal: <= 1.25 on a 10-minute file.
 
-Usage: bench/transcribe_overhead.py [--minutes 10] [--model tiny.en] [--rounds 2]
+Usage: bench/transcribe_overhead.py [--minutes 10] [--model tiny.en] [--rounds 2] [--whisperx]
 Runs on the common venv built by ./bootstrap.sh; the media is made with espeak-ng (scripts/make_sample.py).
+--whisperx also times the workflow with --engine whisperx --vad pyannote (the whisperx venv) beside it.
 Each round times both, alternating, and the best of the rounds is compared (the machine is shared).
 """
 
@@ -53,11 +54,11 @@ print(json.dumps({"seconds": time.monotonic() - started, "words": words}))
 """
 
 
-def run_pipeline(media: Path, out: Path, model: str) -> float:
+def run_pipeline(media: Path, out: Path, model: str, *extra: str) -> float:
     env = {**os.environ, "SUBTITLER_OUT_DIR": str(out), "HF_HUB_OFFLINE": "1"}
     started = time.monotonic()
     prep = subprocess.run([str(REPO / "prepare-job.sh"), "--media", str(media), "--workflow", "transcribe",
-                           "-s", "en", "--model", model], env=env, capture_output=True, text=True, check=True)
+                           "-s", "en", "--model", model, *extra], env=env, capture_output=True, text=True, check=True)
     job_id = prep.stdout.strip().splitlines()[-1]
     subprocess.run([str(REPO / "run-pipeline.sh"), "-j", job_id], env=env, capture_output=True, check=True)
     return time.monotonic() - started
@@ -78,6 +79,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--whisperx", action="store_true", help="also time --engine whisperx --vad pyannote")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -88,16 +90,24 @@ def main() -> int:
         data = make(media, sentences=sentences)
         print(f"media: {data['duration'] / 60:.1f} min of espeak-ng English, model {args.model}")
         times = {"pipeline": [], "clips": [], "vad_filter": []}
+        if args.whisperx:
+            times["whisperx"] = []
         for round_no in range(args.rounds):
             times["clips"].append(run_bare(media, args.model, "clips"))
             times["pipeline"].append(run_pipeline(media, tmp / f"out{round_no}", args.model))
             times["vad_filter"].append(run_bare(media, args.model, "vad_filter"))
+            if args.whisperx:
+                times["whisperx"].append(run_pipeline(media, tmp / f"wx{round_no}", args.model,
+                                                      "--engine", "whisperx", "--vad", "pyannote"))
             print(f"round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()))
         best = {k: min(v) for k, v in times.items()}
         print(f"pipeline end to end / bare faster-whisper (same VAD regions and settings) = "
               f"{best['pipeline']:.1f} s / {best['clips']:.1f} s = {best['pipeline'] / best['clips']:.2f} (goal <= 1.25)")
         print(f"pipeline end to end / bare faster-whisper (its own vad_filter) = "
               f"{best['pipeline']:.1f} s / {best['vad_filter']:.1f} s = {best['pipeline'] / best['vad_filter']:.2f}")
+        if args.whisperx:
+            print(f"pipeline with whisperx + pyannote / with faster-whisper + silero = "
+                  f"{best['whisperx']:.1f} s / {best['pipeline']:.1f} s = {best['whisperx'] / best['pipeline']:.2f}")
     return 0
 
 

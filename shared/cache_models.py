@@ -106,9 +106,11 @@ def status(as_json: bool) -> int:
                      "size_bytes": model_cache.disk_size(m) if snapshot else 0, "embedded": m.embedded,
                      "gated": m.gated})
     needs = _workflow_needs()
+    punkt = model_cache.sentence_splitter_dir()
+    splitter = {"cached": (punkt / "english").is_dir(), "path": str(punkt)}
     if as_json:
         print(json.dumps({"schema_version": STATUS_SCHEMA_VERSION, "hub_cache": str(model_catalog.hub_dir()),
-                          "models": rows, **needs}, indent=2))
+                          "models": rows, **needs, "sentence_splitter": splitter}, indent=2))
         return 0
     cached = [r for r in rows if r["cached"]]
     print(f"cache: {config.display_path(model_catalog.hub_dir())} "
@@ -116,6 +118,8 @@ def status(as_json: bool) -> int:
     for r in cached:
         note = " (embedded)" if r["embedded"] else ""
         print(f"  {r['key']:<34} {r['repo']:<48} {_fmt_bytes(r['size_bytes']):>10}{note}")
+    if splitter["cached"] or any(r["cached"] and r["group"] == "align" for r in rows):
+        print(f"  {'NLTK punkt_tab':<34} {'(WhisperX alignment)':<48} {'cached' if splitter['cached'] else 'missing':>10}")
     for name, wf in needs["workflows"].items():
         state = "ready" if not wf["missing"] else "missing " + ", ".join(wf["missing"])
         print(f"{name:<11} {state}")

@@ -308,6 +308,14 @@ def export_bundle(models: list[Model], bundle: Path) -> dict:
             entries.append((snapshot / name, f"models/{hub_cache.repo_folder_name(model.repo)}/{record['commit']}/{name}"))
     if not manifest["models"]:
         raise UserError("nothing to export: no catalog model is cached (see ./cache-models.sh --status)")
+    punkt = sentence_splitter_dir()
+    if any(m.group == "align" for m in models) and (punkt / "english").is_dir():
+        manifest["punkt_tab"] = {}  # the alignment models' sentence splitter travels with them
+        for item in sorted(p for p in punkt.rglob("*") if p.is_file()):
+            name = item.relative_to(punkt).as_posix()
+            manifest["punkt_tab"][name] = {"size": item.stat().st_size,
+                                           "etag": hashlib.sha256(item.read_bytes()).hexdigest()}
+            entries.append((item, f"nltk/punkt_tab/{name}"))
     bundle.parent.mkdir(parents=True, exist_ok=True)
     tmp = bundle.with_name(f".{bundle.name}.tmp")
     with tarfile.open(tmp, "w") as tar:
@@ -347,8 +355,19 @@ def import_bundle(bundle: Path) -> list[str]:
                 if not path.is_file() or path.stat().st_size != meta["size"] or not file_checksum_ok(path, meta["etag"]):
                     raise UserError(f"{bundle.name} is damaged ({record['repo']}/{name} fails its checksum): "
                                     "nothing was imported; copy the bundle again")
+        for name, meta in manifest.get("punkt_tab", {}).items():
+            path = staging / "nltk" / "punkt_tab" / name
+            if not path.is_file() or path.stat().st_size != meta["size"] or not file_checksum_ok(path, meta["etag"]):
+                raise UserError(f"{bundle.name} is damaged (punkt_tab/{name} fails its checksum): "
+                                "nothing was imported; copy the bundle again")
         for record in manifest["models"]:
             _place(record, staging / "models" / hub_cache.repo_folder_name(record["repo"]) / record["commit"])
+        if manifest.get("punkt_tab"):
+            target = sentence_splitter_dir()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.move(str(staging / "nltk" / "punkt_tab"), str(target))
     return [record["repo"] for record in manifest["models"]]
 
 

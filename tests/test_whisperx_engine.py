@@ -128,6 +128,9 @@ def aligned_job(tmp_path_factory):
             fetched = subprocess.run(["./cache-models.sh", "--model", "align-en"], cwd=REPO, env=env,
                                      capture_output=True, text=True, timeout=600)
             assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+            status = subprocess.run(["./cache-models.sh", "--status", "--json"], cwd=REPO, env=env,
+                                    capture_output=True, text=True, timeout=120)
+            assert json.loads(status.stdout)["sentence_splitter"]["cached"] is True, status.stdout + status.stderr
     finally:
         web_server.shutdown()
     media = base / "media" / "news.mp4"
@@ -165,3 +168,24 @@ def test_aligned_words_carry_their_own_times(aligned_job):
                for w in words)
     assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
     assert "no word alignment" not in (job / "logs" / "asr.log").read_text()
+
+
+def test_bundle_carries_the_sentence_splitter_to_an_air_gapped_cache(aligned_job, tmp_path):
+    cache, _, _ = aligned_job
+    bundle = tmp_path / "align.tar"
+    exported = subprocess.run(["./cache-models.sh", "--model", "align-en", "--export", str(bundle)], cwd=REPO,
+                              env=clean_env(SUBTITLER_CACHE_DIR=str(cache), HF_HUB_OFFLINE="1"),
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    other = tmp_path / "air-gapped"
+    env = clean_env(SUBTITLER_CACHE_DIR=str(other), HF_HUB_OFFLINE="1")
+    imported = subprocess.run(["./cache-models.sh", "--import", str(bundle)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    status = json.loads(subprocess.run(["./cache-models.sh", "--status", "--json"], cwd=REPO, env=env,
+                                       capture_output=True, text=True, timeout=120).stdout)
+    assert status["sentence_splitter"]["cached"] is True
+    assert next(m for m in status["models"] if m["key"] == "align-en")["cached"] is True
+    for name in PUNKT_FILES:
+        if name.startswith("punkt_tab/english/"):
+            assert (other / "nltk/tokenizers" / name).read_text() == PUNKT_FILES[name]

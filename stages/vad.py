@@ -37,10 +37,14 @@ def silero_regions(audio, settings: dict) -> list[tuple[float, float]]:
 
 
 def pyannote_checkpoint() -> Path:
-    """The segmentation model inside the installed whisperx package."""
-    import whisperx
+    """The segmentation model inside the installed whisperx package (found without importing it:
+    whisperx's import pulls in transformers and costs seconds)."""
+    import importlib.util
 
-    path = Path(whisperx.__file__).resolve().parent / "assets" / "pytorch_model.bin"
+    spec = importlib.util.find_spec("whisperx")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the pyannote VAD runs in the whisperx venv: run ./bootstrap.sh --with whisperx")
+    path = Path(list(spec.submodule_search_locations)[0]).resolve() / "assets" / "pytorch_model.bin"
     if not path.is_file():
         raise UserError(f"the whisperx package has no bundled VAD model at {path}: rebuild its venv with "
                         "./bootstrap.sh --only whisperx --force")

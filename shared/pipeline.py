@@ -43,13 +43,9 @@ STAGE_IO = {
 }
 
 
-def asr_engines() -> list[str]:
-    """The ASR engines a job may choose: those in the venv map whose stage code is built."""
-    return [e for e in config.venv_map()["stages"]["asr"]["engines"] if e in hardware.READY_ENGINES["asr"]]
-
-
-def vad_engines() -> list[str]:
-    return [e for e in config.venv_map()["stages"]["vad"]["engines"] if e in hardware.READY_ENGINES["vad"]]
+def engines(stage: str) -> list[str]:
+    """The engines a job may choose for a stage (asr, vad): those in the venv map whose code is built."""
+    return [e for e in config.venv_map()["stages"][stage]["engines"] if e in hardware.READY_ENGINES[stage]]
 
 
 def check_workflow_available(workflow: str) -> None:

@@ -30,8 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-t", "--target", default="", help="target language(s), comma-separated (translate, subtitle)")
     parser.add_argument("--start", help="clip start, HH:MM:SS")
     parser.add_argument("--end", help="clip end, HH:MM:SS")
-    parser.add_argument("--engine", help="ASR engine: " + ", ".join(pipeline.asr_engines()))
-    parser.add_argument("--vad", help="VAD engine: " + ", ".join(pipeline.vad_engines()))
+    parser.add_argument("--engine", help="ASR engine: " + ", ".join(pipeline.engines("asr")))
+    parser.add_argument("--vad", help="VAD engine: " + ", ".join(pipeline.engines("vad")))
     parser.add_argument("--model", help="ASR model size or name (e.g. tiny.en, small, large-v3)")
     parser.add_argument("--compute-type", help="ASR compute type (int8, float16, float32; default from "
                         "config/hardware_cache.json)")
@@ -66,10 +66,9 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError(f"--end ({args.end}) must come after --start ({args.start or '0'})")
     if start >= info["duration"] > 0:
         raise UserError(f"--start {args.start} is past the end of the media ({info['duration']:.1f} s)")
-    if args.engine and args.engine not in pipeline.asr_engines():
-        raise UserError(f"unknown engine '{args.engine}': choose one of {', '.join(pipeline.asr_engines())}")
-    if args.vad and args.vad not in pipeline.vad_engines():
-        raise UserError(f"unknown VAD engine '{args.vad}': choose one of {', '.join(pipeline.vad_engines())}")
+    for stage, label, chosen in (("asr", "engine", args.engine), ("vad", "VAD engine", args.vad)):
+        if chosen and chosen not in pipeline.engines(stage):
+            raise UserError(f"unknown {label} '{chosen}': choose one of {', '.join(pipeline.engines(stage))}")
     if args.model and model_catalog.find(args.model, "asr") is None and not Path(args.model).expanduser().is_dir():
         raise UserError(f"unknown model '{args.model}': see ./cache-models.sh --list (e.g. tiny.en, small, large-v3)")
     if args.model and args.model.endswith(".en") and source not in ("en", languages.AUTO):

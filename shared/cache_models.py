@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from shared import config, hardware, model_cache, model_catalog
+from shared import config, hardware, model_cache, model_catalog, translation
 from shared.errors import UserError, run_cli
 from shared.model_catalog import Model
 
@@ -62,11 +62,33 @@ def _resolve(name: str) -> Model:
                  venv="common", gated=False, licence="unknown")
 
 
+def machine_models(hw: dict | None = None) -> dict[str, Model]:
+    """Every model this machine's workflows use, by role: the hardware table's ASR model (and its
+    VAD's, where that has one), the model of each translation route, and the MLX model on Apple
+    Silicon."""
+    hw = hw or hardware.load()
+    stages = hw.get("stages", {})
+    roles: dict[str, Model | None] = {"asr": model_catalog.find(stages.get("asr", {}).get("model", "base"), "asr")}
+    if stages.get("vad", {}).get("engine") == "pyannote":
+        roles["vad"] = model_catalog.find("whisperx-vad-segmentation", "vad")
+    if hw.get("mlx", {}).get("available"):
+        wanted = stages.get("asr", {}).get("preferred_model") or stages.get("asr", {}).get("model")
+        roles["asr (mlx)"] = next((m for m in model_catalog.load() if m.group == "mlx" and wanted in m.aliases), None)
+    for pair, key in translation.routes(hw).items():
+        roles[f"translate {pair}"] = model_catalog.find(key, "translate")
+    return {role: model for role, model in roles.items() if model is not None}
+
+
 def _selected(args: argparse.Namespace) -> list[Model]:
+    """--all: every model this machine uses. A group flag: those of the group this machine uses, or
+    the group's catalog defaults where it uses none (--mlx on Linux, to carry to a Mac)."""
     catalog_groups = config.load_json(config.MODEL_CATALOG_PATH)["all_groups"]
-    groups = model_catalog.all_groups(hardware.load()) if args.all else [
-        g for g in catalog_groups if getattr(args, g, False)]
-    models = model_catalog.select(groups) + [_resolve(n) for n in args.model]
+    used = list(machine_models().values())
+    models = list(used) if args.all else []
+    for group in catalog_groups:
+        if getattr(args, group, False):
+            models += [m for m in used if m.group == group] or model_catalog.select([group])
+    models += [_resolve(n) for n in args.model]
     unique = {m.repo: m for m in models}
     return list(unique.values())
 
@@ -77,24 +99,30 @@ def _fmt_bytes(n: int | float) -> str:
 
 def _workflow_needs() -> dict:
     hw = hardware.load()
-    asr_name = hw.get("stages", {}).get("asr", {}).get("model", "base")
-    asr = model_catalog.find(asr_name, "asr")
-    routes = config.load_json(config.MODEL_CATALOG_PATH)["translation_routes"]
-    pairs = {}
-    for pair, key in routes.items():
-        model = model_catalog.find(key)
-        pairs[pair] = {"model": key, "cached": model_catalog.snapshot(model) is not None}
-    transcribe = [asr.key] if asr else []
+    used = machine_models(hw)
+    pairs = {role.split(" ", 1)[1]: {"model": m.key, "cached": model_catalog.snapshot(m) is not None}
+             for role, m in used.items() if role.startswith("translate ")}
+    transcribe = [m.key for role, m in used.items() if role in ("asr", "vad")]
     translate = transcribe + sorted({p["model"] for p in pairs.values()})
+
     def missing(keys):
-        return [k for k in keys if model_catalog.snapshot(model_catalog.find(k)) is None]
+        return [k for k in keys if not _usable(model_catalog.find(k))]
     workflows = {
         "transcribe": {"needs": transcribe, "missing": missing(transcribe)},
         "translate": {"needs": translate, "missing": missing(translate)},
         "subtitle": {"needs": translate, "missing": missing(translate)},
     }
-    return {"workflows": workflows, "translation_pairs": pairs,
-            "english_offline": model_catalog.snapshot(model_catalog.find("tiny.en", "asr")) is not None}
+    stages = hw.get("stages", {})
+    chosen = {"asr": {"model": used["asr"].key if "asr" in used else None, "why": stages.get("asr", {}).get("why")},
+              "translate": {"tier": stages.get("translate", {}).get("tier"), "why": stages.get("translate", {}).get("why")}}
+    return {"workflows": workflows, "translation_pairs": pairs, "chosen": chosen,
+            "english_offline": any(_usable(m) for m in model_catalog.load()
+                                   if m.stage == "asr" and m.venv == "common" and m.embedded)}
+
+
+def _usable(model: Model) -> bool:
+    """Cached in the hub cache, or shipped inside a venv (the pyannote VAD model in the whisperx wheel)."""
+    return model_catalog.snapshot(model) is not None or (model.embedded and not model.embedded_from)
 
 
 def status(as_json: bool) -> int:
@@ -121,19 +149,29 @@ def status(as_json: bool) -> int:
     if splitter["cached"] or any(r["cached"] and r["group"] == "align" for r in rows):
         print(f"  {'NLTK punkt_tab':<34} {'(WhisperX alignment)':<48} {'cached' if splitter['cached'] else 'missing':>10}")
     for name, wf in needs["workflows"].items():
-        state = "ready" if not wf["missing"] else "missing " + ", ".join(wf["missing"])
+        state = "ready" if not wf["missing"] else "missing " + ", ".join(wf["missing"]) + \
+            " (./cache-models.sh --all fetches them)"
         print(f"{name:<11} {state}")
     for pair, info in needs["translation_pairs"].items():
         print(f"  {pair:<12} {info['model']:<32} {'cached' if info['cached'] else 'not cached'}")
+    _print_choices(needs["chosen"])
     return 0
 
 
+def _print_choices(chosen: dict) -> None:
+    print(f"chosen for this machine (config/hardware_cache.json; ./bootstrap.sh detects again):")
+    print(f"  ASR {chosen['asr']['model']}: {chosen['asr']['why']}")
+    print(f"  translation tier {chosen['translate']['tier']}: {chosen['translate']['why']}")
+
+
 def list_catalog() -> int:
+    used = {m.key: role for role, m in machine_models().items()}
     for m in model_catalog.load():
         cached = "cached" if model_catalog.snapshot(m) is not None else ""
         flags = ", ".join(f for f in ("embedded" if m.embedded else "", "gated" if m.gated else "",
-                                      "default" if m.default else "") if f)
+                                      f"this machine's {used[m.key]}" if m.key in used else "") if f)
         print(f"{m.key:<36} {m.repo:<50} {m.size_gb:7.2f} GB  {m.group:<11} {cached:<7} {flags}")
+    _print_choices(_workflow_needs()["chosen"])
     return 0
 
 
@@ -141,11 +179,27 @@ def fetch(models: list[Model], dry_run: bool, force: bool) -> int:
     if not models:
         raise UserError("say what to fetch: --all, --whisperx, --indictrans2, --nllb, --mlx or --model KEY "
                         "(see --help)")
-    plans = []
+    remote = []
     for m in models:
         if m.embedded:
-            print(f"{m.key}: embedded, nothing to fetch")
-            continue
+            if m.embedded_from and model_catalog.snapshot(m) is None and not dry_run:
+                model_cache.register_embedded(m)
+                print(f"{m.key:<36} embedded: registered from its package, nothing downloaded")
+            else:
+                print(f"{m.key:<36} embedded, nothing to fetch")
+        elif model_catalog.snapshot(m) is not None and not force:
+            print(f"{m.key:<36} {m.repo}@{m.revision[:12]}: cached ({_fmt_bytes(model_cache.disk_size(m))}), "
+                  "nothing to fetch")
+        else:
+            remote.append(m)
+    if not remote:
+        print("total to download: 0 (everything asked for is here)")
+        return 0
+    unreachable = _require_hub(remote[0], plan_only=dry_run)
+    if unreachable:
+        return _plan_from_catalog(remote, unreachable)
+    plans = []
+    for m in remote:
         todo, total = model_cache.plan(m)
         if force:
             todo = total
@@ -163,6 +217,32 @@ def fetch(models: list[Model], dry_run: bool, force: bool) -> int:
     return 0
 
 
+def _plan_from_catalog(models: list[Model], why: str) -> int:
+    """A dry run with no hub: what the catalog says each model is (files, approximate size)."""
+    print(f"hub not reachable ({why}): planning from the catalog; sizes are its estimates")
+    for m in models:
+        print(f"{m.key:<36} {m.repo}@{m.revision[:12]}: about {m.size_gb:.2f} GB to download "
+              f"({', '.join(m.files)})")
+    size, minutes = model_catalog.estimate(models)
+    print(f"total to download: about {size} GB (about {minutes} min at "
+          f"{model_catalog.ASSUMED_DOWNLOAD_MB_PER_S:.0f} MB/s)")
+    return 0
+
+
+def _require_hub(model: Model, plan_only: bool = False) -> str | None:
+    """A one-line error, within seconds, when the hub cannot be reached; a dry run (plan_only)
+    gets the reason back instead, to plan from the catalog."""
+    model_cache.quiet_hub_logging()
+    unreachable = model_cache.hub_unreachable()
+    if unreachable is None or plan_only:
+        return unreachable
+    if unreachable.startswith("HF_HUB_OFFLINE"):
+        raise UserError(f"cannot fetch {model.repo}: HF_HUB_OFFLINE=1 is set; unset it to download, "
+                        "or --import a bundle made with --export")
+    raise UserError(f"cannot reach the hub ({unreachable}): check the network, or --import a bundle made with "
+                    "--export on a connected machine (--dry-run plans offline)")
+
+
 def verify(models: list[Model], repair: bool) -> int:
     targets = models or [m for m in model_catalog.load() if model_catalog.read_record(m.repo)]
     still_bad = []
@@ -175,7 +255,11 @@ def verify(models: list[Model], repair: bool) -> int:
         if repair:
             if problems not in (["not cached"], ["snapshot missing"]):
                 model_cache.drop_files(m, [p.split(":")[0] for p in problems])
-            model_cache.fetch(m)
+            if m.embedded_from:
+                model_cache.register_embedded(m)  # from its package: no network
+            else:
+                _require_hub(m)
+                model_cache.fetch(m)
             problems = model_cache.verify(m)
             print(f"{'STILL BAD' if problems else 'repaired'} {m.key}")
         if problems:

@@ -17,6 +17,10 @@ class UserError(Exception):
     exit_code = 2
 
 
+class ModelNotCachedError(UserError):
+    """A catalog model a stage needs is not in the cache."""
+
+
 class MissingVenvError(UserError):
     """A stage's virtual environment has not been built."""
 

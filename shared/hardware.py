@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 
-from shared import config
+from shared import config, model_catalog
 
 SCHEMA_VERSION = 1
 # Engines whose stage code exists. A preferred engine without it (mlx on Apple Silicon) is recorded
@@ -85,17 +85,34 @@ def detect() -> dict:
     return info
 
 
-def _cpu_model_size(cpus: int, memory_gb: float) -> str:
-    if cpus >= 8 and memory_gb >= 16:
-        return "medium"
-    if cpus >= 4 and memory_gb >= 8:
-        return "small"
-    return "base"
+# On a CPU every machine gets the embedded multilingual base: it is cached by bootstrap itself, so a
+# fresh machine transcribes with no download, and larger models cost 3-10x the time on a CPU.
+CPU_ASR_MODEL = "base"
+
+
+def translation_tier(info: dict) -> tuple[str, str]:
+    """Which row of the catalog's translation_tiers this machine runs, and why."""
+    cpus, memory = info["cpu"]["count"], info["memory_gb"]
+    if info["cuda"]["available"]:
+        vram = max(d["memory_gb"] for d in info["cuda"]["devices"])
+        if vram >= 16:
+            return "large", f"a GPU with {vram:g} GB holds the 1B IndicTrans2 models and NLLB 3.3B in float16"
+        if vram >= 8:
+            return "medium", f"a GPU with {vram:g} GB holds the 1B IndicTrans2 models and NLLB 1.3B, not NLLB 3.3B"
+        return "small", f"a GPU with {vram:g} GB: the distilled models leave room for ASR"
+    if cpus >= 8 and memory >= 32:
+        return "medium", (f"{cpus} CPU cores and {memory:g} GB run the 1B IndicTrans2 models and NLLB 1.3B "
+                          "(int8); NLLB 3.3B would be too slow on a CPU")
+    return "small", (f"{cpus} CPU cores and {memory:g} GB: the distilled IndicTrans2 models and NLLB 600M "
+                     "(int8) keep translation quick; the larger ones need 8+ cores and 32+ GB or a GPU")
 
 
 def choose_stage_settings(info: dict) -> dict:
     """Per-stage device, compute type, batch size, engine and default model for this machine."""
-    return _ready(_preferred_stage_settings(info))
+    stages = _ready(_preferred_stage_settings(info))
+    tier, why = translation_tier(info)
+    stages["translate"].update(tier=tier, routes=dict(model_catalog.translation_tiers()[tier]), why=why)
+    return stages
 
 
 def _preferred_stage_settings(info: dict) -> dict:
@@ -107,11 +124,12 @@ def _preferred_stage_settings(info: dict) -> dict:
         major = max(int(str(d["compute_capability"]).split(".")[0] or 0) for d in info["cuda"]["devices"])
         compute = "float16" if major >= 7 else "float32"
         model = "large-v3" if vram >= 10 else ("large-v3-turbo" if vram >= 6 else "small")
+        why = f"a CUDA GPU with {vram:g} GB: Whisper {model} in {compute}"
         batch = 16 if vram >= 16 else (8 if vram >= 8 else 4)
         return {
             "vad": {"engine": "pyannote", "device": "cuda", "threads": threads},
             "asr": {"engine": "whisperx", "device": "cuda", "compute_type": compute, "batch_size": batch,
-                    "model": model, "threads": threads},
+                    "model": model, "threads": threads, "why": why},
             "align": {"device": "cuda", "threads": threads},
             "translate": {"backend": "ctranslate2", "device": "cuda", "compute_type": compute,
                           "batch_size": 32, "threads": threads},
@@ -120,7 +138,8 @@ def _preferred_stage_settings(info: dict) -> dict:
         return {
             "vad": {"engine": "silero", "device": "cpu", "threads": threads},
             "asr": {"engine": "mlx", "device": "mlx", "compute_type": "float16", "batch_size": 1,
-                    "model": "large-v3-turbo" if memory >= 16 else "small", "threads": threads},
+                    "model": "large-v3-turbo" if memory >= 16 else "small", "threads": threads,
+                    "why": f"Apple Silicon with {memory:g} GB: MLX-Whisper"},
             "align": {"device": "cpu", "threads": threads},
             # CTranslate2 has no Metal backend, but its int8 CPU path beats transformers on MPS.
             "translate": {"backend": "ctranslate2", "device": "cpu", "compute_type": "int8",
@@ -129,8 +148,9 @@ def _preferred_stage_settings(info: dict) -> dict:
     return {
         "vad": {"engine": "silero", "device": "cpu", "threads": threads},
         "asr": {"engine": "faster-whisper", "device": "cpu", "compute_type": "int8",
-                "batch_size": 4 if cpus >= 8 else 1, "model": _cpu_model_size(cpus, memory),
-                "threads": threads},
+                "batch_size": 4 if cpus >= 8 else 1, "model": CPU_ASR_MODEL, "threads": threads,
+                "why": "no GPU: the embedded multilingual Whisper base (no download, near real time on a CPU); "
+                       "larger models per job with --model small (after ./cache-models.sh --model small)"},
         "align": {"device": "cpu", "threads": threads},
         "translate": {"backend": "ctranslate2", "device": "cpu", "compute_type": "int8",
                       "batch_size": 16, "threads": threads},
@@ -143,8 +163,10 @@ def _ready(stages: dict) -> dict:
         if preferred not in ready:
             stages[stage]["engine"] = ready[0]
             stages[stage]["preferred_engine"] = preferred
-            if stages[stage].get("device") == "mlx":
-                stages[stage].update(device="cpu", compute_type="int8")
+            if stages[stage].get("device") == "mlx":  # until the MLX engine is built: a CPU machine
+                stages[stage].update(device="cpu", compute_type="int8", preferred_model=stages[stage]["model"],
+                                     model=CPU_ASR_MODEL, why=f"{stages[stage]['why']} is not built yet: "
+                                     "faster-whisper on the CPU with the embedded Whisper base meanwhile")
     return stages
 
 

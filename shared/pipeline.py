@@ -23,7 +23,7 @@ from pathlib import Path
 
 from shared import config, glossary, hardware, jobs, model_catalog, translation
 from shared.environment_manager import EnvironmentManager
-from shared.errors import UserError, run_cli
+from shared.errors import ModelNotCachedError, UserError, run_cli
 
 WORKFLOWS = {
     "transcribe": ["demux", "vad", "asr", "subtitles"],
@@ -121,13 +121,25 @@ def _acquire_lock(job_path: Path, job_id: str):
 MODEL_SETTINGS = {"asr": "model"}
 
 
-def check_models(job: dict, stages: list[str]) -> None:
+def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = False) -> None:
     """Before any work: every model the stages to run need is in the cache, or a one-line error
-    names the command that fetches it."""
+    names the command that fetches it. With fallback (--fallback-model, or "fallback_model": true in
+    a stage's block of config/pipeline.json), a missing ASR model is replaced by the best embedded
+    one, said on the terminal and recorded in job.json."""
     for stage in stages:
         setting = MODEL_SETTINGS.get(stage)
         if setting:
-            model_catalog.require(stage_settings(job, stage)[setting], stage)
+            settings = stage_settings(job, stage)
+            try:
+                model_catalog.require(settings[setting], stage)
+            except ModelNotCachedError as missing:
+                substitute = model_catalog.embedded_fallback(stage, job["source_language"].partition("-")[0])
+                if not (fallback or settings.get("fallback_model")) or substitute is None:
+                    raise
+                print(f"note: {missing}; this run uses the embedded {substitute.key} instead (fallback)", flush=True)
+                job.setdefault("overrides", {}).setdefault(stage, {})[setting] = substitute.key
+                job.setdefault("fallbacks", {})[stage] = {"wanted": settings[setting], "used": substitute.key}
+                config.write_json_atomic(job_path / "job.json", job)
     if "translate" in stages:
         settings = stage_settings(job, "translate")
         for target in job["target_languages"]:
@@ -192,7 +204,7 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
     for stage in todo:
         manager.python_for(manager.venv_for(stage, stage_settings(job, stage).get("engine")))
     if not args.allow_download:
-        check_models(job, todo)
+        check_models(job, job_path, todo, fallback=args.fallback_model)
     log_dir = job_path / "logs"
     total = len(stages)
     for stage in todo:
@@ -277,6 +289,9 @@ def main() -> int:
     parser.add_argument("--force", action="store_true", help="re-run every stage")
     parser.add_argument("--allow-download", action="store_true",
                         help="let stages download missing models (otherwise the hub stays offline)")
+    parser.add_argument("--fallback-model", action="store_true",
+                        help="when the job's Whisper model is not cached, use the best embedded one (and say so) "
+                             "instead of stopping")
     args = parser.parse_args()
     job_path = jobs.job_dir(args.job)
     job = jobs.load_job(job_path)

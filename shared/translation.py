@@ -1,8 +1,9 @@
 """Translation planning: which model serves a language pair, and what text goes to it.
 
-Routing is one table (config/models.json "translation_routes"): Indic to English by IndicTrans2
-indic-en, English to Indic by en-indic, Indic to Indic by indic-indic, every other pair by NLLB-200.
-A job may name another catalog model for all its pairs.
+Routing: Indic to English by IndicTrans2 indic-en, English to Indic by en-indic, Indic to Indic by
+indic-indic, every other pair by NLLB-200. Which size of each serves the route is the machine's
+translation tier (config/models.json "translation_tiers", chosen by shared/hardware.py and recorded in
+config/hardware_cache.json). A job may name another catalog model for all its pairs.
 
 ASR segments are fragments cut by pauses and window limits; a translator given "and the river" and
 "rose in the night" separately gives two bad halves. So words are joined into sentences first (at
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared import config, languages, model_catalog
+from shared import hardware, languages, model_catalog
 from shared.errors import UserError
 
 SENTENCE_END = (".", "?", "!", "।", "॥", "…", "؟", "۔")
@@ -35,9 +36,20 @@ def route_class(source: str, target: str) -> str:
     return "other"
 
 
+def routes(hw: dict | None = None) -> dict[str, str]:
+    """{route class: model key} on this machine: hardware_cache.json's choice (a file written before
+    the tiers existed gets the tier its hardware would choose now)."""
+    hw = hw or hardware.load()
+    chosen = hw.get("stages", {}).get("translate", {}).get("routes")
+    if chosen:
+        return chosen
+    tier, _ = hardware.translation_tier(hw)
+    return model_catalog.translation_tiers()[tier]
+
+
 def route(source: str, target: str, override: str | None = None) -> model_catalog.Model:
     """The catalog model that translates source -> target (a job's override wins)."""
-    key = override or config.load_json(config.MODEL_CATALOG_PATH)["translation_routes"][route_class(source, target)]
+    key = override or routes()[route_class(source, target)]
     model = model_catalog.find(key, "translate")
     if model is None:
         raise UserError(f"unknown translation model '{key}': see ./cache-models.sh --list")

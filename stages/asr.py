@@ -19,6 +19,7 @@ import json
 import math
 import os
 import sys
+import wave
 
 from shared import config, glossary, model_catalog
 from shared.errors import UserError, run_cli
@@ -46,8 +47,46 @@ def load_model(settings: dict):
         raise UserError(f"cannot load Whisper model '{name}' from {path}: {exc}")
 
 
+DETECTION_SECONDS = 30.0  # one Whisper window of speech decides the language
+
+
+def speech_sample(audio_path, regions: list[dict], seconds: float = DETECTION_SECONDS):
+    """The first `seconds` of speech: the VAD regions' samples joined, read from the WAV without
+    loading the whole film. Whisper's own detection listens to the first 30 s of the audio, which
+    in a film is often music, silence or titles."""
+    import numpy as np
+
+    pieces, wanted = [], 0
+    with wave.open(str(audio_path), "rb") as wav:
+        rate, total = wav.getframerate(), wav.getnframes()
+        for region in regions:
+            start = min(total, int(float(region["start"]) * rate))
+            count = min(total - start, int(float(region["end"]) * rate) - start, int(seconds * rate) - wanted)
+            if count <= 0:
+                continue
+            wav.setpos(start)
+            pieces.append(np.frombuffer(wav.readframes(count), dtype=np.int16))
+            wanted += count
+            if wanted >= int(seconds * rate):
+                break
+    joined = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
+    return joined.astype(np.float32) / 32768.0
+
+
+def detect_language(whisper_model, audio_path, regions: list[dict]) -> tuple[str, float]:
+    """The spoken language and its probability, from the speech alone (faster-whisper's detector)."""
+    sample = speech_sample(audio_path, regions)
+    language, probability, _ = whisper_model.detect_language(audio=sample, language_detection_segments=1)
+    print(f"note: detected language {language} (probability {probability:.2f}) from "
+          f"{len(sample) / 16000:.1f} s of speech", file=sys.stderr, flush=True)
+    return language, probability
+
+
 def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
     model = load_model(settings)
+    probability = None
+    if language is None and model.model.is_multilingual:
+        language, probability = detect_language(model, job_path / "audio.wav", vad["regions"])
     clips = [t for r in vad["regions"] for t in (r["start"], r["end"])]
     segments, info = model.transcribe(
         str(job_path / "audio.wav"), language=language, word_timestamps=True, vad_filter=False,
@@ -59,7 +98,7 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
         out.append({"start": seg.start, "end": seg.end, "text": seg.text,
                     "words": [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
                               for w in (seg.words or [])]})
-    return out, info.language, info.language_probability
+    return out, info.language, probability if probability is not None else info.language_probability
 
 
 WHISPER_WINDOW = 30.0  # seconds Whisper hears at a time
@@ -139,6 +178,9 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
                          "condition_on_previous_text": bool(settings.get("condition_on_previous_text", False))})
     except (RuntimeError, ValueError) as exc:
         raise UserError(f"cannot load Whisper model '{settings['model']}' from {path}: {exc}")
+    probability = None
+    if language is None and model.model.model.is_multilingual:
+        language, probability = detect_language(model.model, job_path / "audio.wav", vad["regions"])
     audio = whisperx.load_audio(str(job_path / "audio.wav"))
     result = model.transcribe(  # chunk_size ~0: WhisperX joins nothing more, the chunks are made above
         audio, batch_size=int(settings.get("batch_size") or 8), chunk_size=1e-3, language=language,
@@ -149,14 +191,14 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
         align_path, why_not = alignment_model(language)  # the language was detected just now
     if align_path is None:
         print(f"note: no word alignment ({why_not}); cues follow the speech regions", file=sys.stderr, flush=True)
-        return segments, language, None, False
+        return segments, language, probability, False
     align_model, metadata = whisperx.load_align_model(language, device, model_name=str(align_path))
     aligned = whisperx.align(result["segments"], align_model, metadata, audio, device)
     segments = []
     for seg in aligned["segments"]:
         words = timed_words(seg.get("words") or [], float(seg["start"]), float(seg["end"]))
         segments.append({"start": seg["start"], "end": seg["end"], "text": seg["text"], "words": words})
-    return segments, language, None, True
+    return segments, language, probability, True
 
 
 def timed_words(words: list[dict], start: float, end: float) -> list[dict]:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+from shared import media
 from shared.errors import UserError, run_cli
 from stages._common import stage_args, temp_path
 
@@ -18,7 +19,7 @@ def main() -> int:
     clip = job.get("clip") or {}
     out = job_path / "audio.wav"
     tmp = temp_path(out)
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    cmd = [media.tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     if clip.get("start"):
         cmd += ["-ss", f"{clip['start']:.3f}"]
     cmd += ["-i", job["media"]]

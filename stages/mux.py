@@ -28,7 +28,7 @@ def container_for(source: Path, has_video: bool) -> tuple[str, str]:
 
 
 def mux_command(source: Path, tracks: list[dict], job_path: Path, output: Path, codec: str) -> list[str]:
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source)]
+    cmd = [media.tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source)]
     for track in tracks:
         cmd += ["-i", str(job_path / track["srt"])]
     cmd += ["-map", "0:v?", "-map", "0:a", "-c:v", "copy", "-c:a", "copy", "-c:s", codec]

@@ -20,9 +20,15 @@ from tiny_models import build_in_venv
 
 BIG = 12 * 2**20  # past huggingface_hub's 10 MiB write chunk, so a cut download resumes with Range
 
-# What --all fetches on a CPU machine (no MLX), per the catalog's defaults.
-DEFAULT_CPU = ["whisper-large-v3", "indictrans2-indic-en-1b", "indictrans2-en-indic-1b",
-               "indictrans2-indic-indic-1b", "nllb-200-3.3b"]
+
+
+def machine_downloads() -> list[str]:
+    """What --all downloads on this machine: the models config/hardware_cache.json's choices use,
+    less the embedded ones, in the order cache-models fetches them."""
+    from shared.cache_models import machine_models
+
+    keys = [m.key for m in machine_models().values() if not m.embedded]
+    return list(dict.fromkeys(keys))
 
 
 @functools.lru_cache(maxsize=None)

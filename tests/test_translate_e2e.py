@@ -17,12 +17,15 @@ import srt
 from catalog_repos import nllb_files, serve, tiny_nllb
 from conftest import REPO, clean_env
 from hub_server import HubServer
+from shared import model_catalog, translation as routing
 from tiny_models import HINDI_ENGLISH_PAIRS
 
 sys.path.insert(0, str(REPO / "scripts"))
 from make_sample import make  # noqa: E402
 
 MODEL_KEY = "nllb-200-distilled-600m"
+# The IndicTrans2 models of this machine's translation tier (config/hardware_cache.json)
+INDIC_EN, EN_INDIC = routing.routes()["indic-en"], routing.routes()["en-indic"]
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +45,14 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def indictrans2_cache(tmp_path_factory):
-    """IndicTrans2 indic-en (random weights, its real layout) fetched and converted by cache-models.sh."""
+    """This machine's IndicTrans2 indic-en (random weights, its real layout) fetched and converted by
+    cache-models.sh."""
     cache = tmp_path_factory.mktemp("it2-cache")
     with HubServer() as hub:
-        serve(hub, ["indictrans2-indic-en-1b"])
+        serve(hub, [INDIC_EN])
         env = clean_env(HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", SUBTITLER_CACHE_DIR=str(cache),
                         HF_TOKEN=hub.valid_token, HF_HUB_DISABLE_PROGRESS_BARS="1")
-        result = subprocess.run(["./cache-models.sh", "--model", "indictrans2-indic-en-1b"],
+        result = subprocess.run(["./cache-models.sh", "--model", INDIC_EN],
                                 cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
         missing = subprocess.run(["./cache-models.sh", "--indictrans2"], cwd=REPO, env=env, capture_output=True,
@@ -144,12 +148,12 @@ def test_indic_to_english_routes_to_indictrans2_on_ctranslate2(hindi_media, indi
     track and the timing are what is checked (token-level correctness: tests/test_indictrans2_ct2.py)."""
     cache, missing = indictrans2_cache
     assert missing.returncode == 2  # a repo the hub does not have: said plainly, as the gated hint
-    assert "https://huggingface.co/ai4bharat/indictrans2-en-indic-1B" in missing.stderr
+    assert model_catalog.find(EN_INDIC).page in missing.stderr
     record = json.loads(next((cache / "huggingface/subtitler/records").glob("*indic-en*")).read_text())
     assert record["converted"]["format"] == "ctranslate2"
     job_path, truth = run_subtitle_job(hindi_media, cache, tmp_path, targets="en", translator=None)
     translation = json.loads((job_path / "translation.en.json").read_text())
-    assert translation["model"] == "indictrans2-indic-en-1b" and translation["engine"] == "ctranslate2"
+    assert translation["model"] == INDIC_EN and translation["engine"] == "ctranslate2"
     assert len(translation["segments"]) == len(truth["sentences"])
     for segment, sentence in zip(translation["segments"], truth["sentences"]):
         assert segment["text"] and abs(segment["start"] - sentence["start"]) < 0.05

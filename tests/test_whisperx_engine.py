@@ -25,13 +25,14 @@ from conftest import REPO, clean_env
 from hub_server import HubServer
 from shared.subtitle_rules import Rules, length
 from test_transcribe_e2e import make, sh, word_error_rate
+from make_sample import SENTENCES  # noqa: E402  (scripts/ is on the path once test_transcribe_e2e is imported)
 
 
 @pytest.fixture(scope="module")
 def whisperx_job(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     media = tmp_path_factory.mktemp("media") / "news.mp4"
-    truth = make(media)
+    truth = make(media, sentences=SENTENCES["en"])  # espeak-ng's default English voice
     prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
               "--engine", "whisperx", "--vad", "pyannote", "--model", "tiny.en", out=out)
     assert prep.returncode == 0, prep.stderr

@@ -159,7 +159,7 @@ def status(as_json: bool) -> int:
 
 
 def _print_choices(chosen: dict) -> None:
-    print(f"chosen for this machine (config/hardware_cache.json; ./bootstrap.sh detects again):")
+    print("chosen for this machine (config/hardware_cache.json; ./bootstrap.sh detects again):")
     print(f"  ASR {chosen['asr']['model']}: {chosen['asr']['why']}")
     print(f"  translation tier {chosen['translate']['tier']}: {chosen['translate']['why']}")
 

@@ -190,3 +190,22 @@ def test_bundle_carries_the_sentence_splitter_to_an_air_gapped_cache(aligned_job
     for name in PUNKT_FILES:
         if name.startswith("punkt_tab/english/"):
             assert (other / "nltk/tokenizers" / name).read_text() == PUNKT_FILES[name]
+
+
+def test_whisperx_detects_the_language_from_the_speech(tmp_path):
+    """-s auto on the multilingual embedded base, through the whisperx engine: Spanish is heard as
+    Spanish, and the probability is recorded."""
+    from test_transcribe_e2e import SPANISH
+
+    media = tmp_path / "noticias.mp4"
+    make(media, lang="es", sentences=SPANISH)
+    prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "auto",
+              "--engine", "whisperx", "--vad", "pyannote", "--model", "base", out=tmp_path / "out")
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = sh("./run-pipeline.sh", "-j", job_id, out=tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    transcript = json.loads((tmp_path / "out" / job_id / "transcript.json").read_text())
+    assert transcript["engine"] == "whisperx"
+    assert transcript["language"] == "es" and transcript["language_probability"] > 0.5, transcript
+    assert "escuelas" in " ".join(s["text"] for s in transcript["segments"]).lower()
+    assert (tmp_path / "out" / job_id / "subtitles" / "noticias.es.srt").exists()

@@ -1,9 +1,19 @@
 """ASR on the VAD's speech regions, by one of two engines; writes transcript.json (docs/segments.md).
 
-faster-whisper (common venv): the regions go to faster-whisper as clip_timestamps, so only speech is
-decoded and every time stays relative to the job's audio; word times come from cross-attention.
-condition_on_previous_text is off by default: on long films it is the usual source of repeated-phrase
-hallucination, and subtitles gain nothing from it.
+faster-whisper (common venv): the regions are packed into windows (neighbours joined up to 30 s) and
+decoded in batches by faster-whisper's BatchedInferencePipeline, one batch of windows read from the
+WAV at a time, so memory stays flat however long the film. Decoding a 3 s region alone costs a full
+30 s window; packed, the windows are few and the decoder hears each sentence in context (fewer
+errors on the sample: WER 0.0 against 0.043 with base). But a batched decoder may end a window early
+and skip whole sentences (a voice change, speech after a pause): every speech region's words are
+checked against its speech (the job's own median words per second, and holes with no word), and a
+region that falls short is decoded again on its own and recorded in transcript.json. Word times come
+from cross-attention. Nothing conditions on previous text: on long films that is the usual source
+of repeated-phrase hallucination.
+
+Then a guard for both engines drops words outside every speech region, repetition loops
+(compression ratio) and silence phantoms (no-speech probability with a low log-probability), and
+records each with its reason.
 
 whisperx (whisperx venv): WhisperX's batched pipeline, given the VAD stage's regions (merged into
 chunks of at most chunk_size seconds, as WhisperX merges its own VAD output), then wav2vec2 forced
@@ -20,6 +30,7 @@ import math
 import os
 import sys
 import wave
+from dataclasses import dataclass, field
 
 from shared import config, glossary, model_catalog
 from shared.errors import UserError, run_cli
@@ -48,6 +59,8 @@ def load_model(settings: dict):
 
 
 DETECTION_SECONDS = 30.0  # one Whisper window of speech decides the language
+SAMPLE_RATE = 16000  # the demux stage's WAV
+WHISPER_WINDOW = 30.0  # seconds Whisper hears at a time
 
 
 def speech_sample(audio_path, regions: list[dict], seconds: float = DETECTION_SECONDS):
@@ -56,21 +69,16 @@ def speech_sample(audio_path, regions: list[dict], seconds: float = DETECTION_SE
     in a film is often music, silence or titles."""
     import numpy as np
 
-    pieces, wanted = [], 0
+    pieces, wanted = [], 0.0
     with wave.open(str(audio_path), "rb") as wav:
-        rate, total = wav.getframerate(), wav.getnframes()
         for region in regions:
-            start = min(total, int(float(region["start"]) * rate))
-            count = min(total - start, int(float(region["end"]) * rate) - start, int(seconds * rate) - wanted)
-            if count <= 0:
-                continue
-            wav.setpos(start)
-            pieces.append(np.frombuffer(wav.readframes(count), dtype=np.int16))
-            wanted += count
-            if wanted >= int(seconds * rate):
+            if wanted >= seconds:
                 break
-    joined = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
-    return joined.astype(np.float32) / 32768.0
+            start = float(region["start"])
+            end = min(float(region["end"]), start + seconds - wanted)
+            pieces.append(read_samples(wav, start, end))
+            wanted += end - start
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
 def detect_language(whisper_model, audio_path, regions: list[dict]) -> tuple[str, float]:
@@ -82,44 +90,178 @@ def detect_language(whisper_model, audio_path, regions: list[dict]) -> tuple[str
     return language, probability
 
 
-def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
-    model = load_model(settings)
-    probability = None
-    if language is None and model.model.is_multilingual:
-        language, probability = detect_language(model, job_path / "audio.wav", vad["regions"])
-    clips = [t for r in vad["regions"] for t in (r["start"], r["end"])]
-    segments, info = model.transcribe(
-        str(job_path / "audio.wav"), language=language, word_timestamps=True, vad_filter=False,
-        clip_timestamps=clips, beam_size=int(settings.get("beam_size", 5)), hotwords=hotwords,
-        condition_on_previous_text=bool(settings.get("condition_on_previous_text", False)))
-    out = []
-    for seg in segments:
-        print(f"progress: {min(1.0, seg.end / max(vad['duration'], 0.001)):.0%}", file=sys.stderr, flush=True)
-        out.append({"start": seg.start, "end": seg.end, "text": seg.text,
-                    "words": [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
-                              for w in (seg.words or [])]})
-    return out, info.language, probability if probability is not None else info.language_probability
+@dataclass
+class Window:
+    """Speech regions decoded together in one Whisper window (times in seconds of the job's audio)."""
+    start: float
+    end: float
+    pieces: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def speech(self) -> float:
+        return sum(e - s for s, e in self.pieces)
 
 
-WHISPER_WINDOW = 30.0  # seconds Whisper hears at a time
-
-
-def chunks(regions: list[dict], merge_up_to: float) -> list[tuple[float, float]]:
-    """The regions as Whisper chunks: neighbours joined while the chunk stays within merge_up_to
-    seconds (0: never joined), and any region longer than Whisper's window cut into equal parts."""
+def pack(regions: list[dict], merge_up_to: float, max_gap: float = float("inf")) -> list[Window]:
+    """The regions as Whisper windows: neighbours joined while the window stays within merge_up_to
+    seconds (0: never joined) and the pause between them is under max_gap; a region longer than
+    Whisper's window is cut into equal parts."""
     pieces = []
     for region in regions:
         start, end = float(region["start"]), float(region["end"])
         parts = max(1, math.ceil((end - start) / WHISPER_WINDOW - 1e-9))
         step = (end - start) / parts
         pieces += [(start + i * step, start + (i + 1) * step) for i in range(parts)]
-    out: list[tuple[float, float]] = []
+    out: list[Window] = []
     for start, end in pieces:
-        if out and end - out[-1][0] <= merge_up_to:
-            out[-1] = (out[-1][0], end)
+        if out and end - out[-1].start <= merge_up_to and start - out[-1].end < max_gap:
+            out[-1].end = end
+            out[-1].pieces.append((start, end))
         else:
-            out.append((start, end))
+            out.append(Window(start, end, [(start, end)]))
     return out
+
+
+def chunks(regions: list[dict], merge_up_to: float) -> list[tuple[float, float]]:
+    return [(w.start, w.end) for w in pack(regions, merge_up_to)]
+
+
+def read_samples(wav, start: float, end: float):
+    """Float32 samples of [start, end) seconds from an open 16 kHz mono 16-bit WAV."""
+    import numpy as np
+
+    rate, total = wav.getframerate(), wav.getnframes()
+    first = min(total, max(0, int(start * rate)))
+    count = max(0, min(total, int(end * rate)) - first)
+    wav.setpos(first)
+    return np.frombuffer(wav.readframes(count), dtype=np.int16).astype(np.float32) / 32768.0
+
+
+def decode_windows(model, audio_path, windows: list[Window], settings: dict, language: str,
+                   hotwords: str | None, on_window=None) -> list[list[dict]]:
+    """Each window's segments, decoded in batches by faster-whisper's batched pipeline. Only one
+    batch of windows is in memory at a time, read from the WAV: memory does not grow with the film."""
+    import numpy as np
+    from faster_whisper import BatchedInferencePipeline
+
+    pipeline = BatchedInferencePipeline(model)
+    batch = max(1, int(settings.get("batch_size") or 8))
+    out: list[list[dict]] = []
+    with wave.open(str(audio_path), "rb") as wav:
+        for first in range(0, len(windows), batch):
+            group = windows[first:first + batch]
+            parts, clips, offset = [], [], 0.0
+            for window in group:
+                samples = read_samples(wav, window.start, window.end)
+                parts.append(samples)
+                clips.append({"start": offset, "end": offset + len(samples) / SAMPLE_RATE})
+                offset += len(samples) / SAMPLE_RATE
+            found: list[list[dict]] = [[] for _ in group]
+            if offset < 0.1:  # regions past the end of the audio: nothing to hear
+                out += found
+                continue
+            segments, _ = pipeline.transcribe(
+                np.concatenate(parts), language=language, clip_timestamps=clips, batch_size=batch,
+                word_timestamps=True, beam_size=int(settings.get("beam_size", 5)), hotwords=hotwords,
+                without_timestamps=bool(settings.get("without_timestamps", False)))
+            for seg in segments:
+                index = max(i for i, clip in enumerate(clips) if seg.start >= clip["start"] - 0.01) if clips else 0
+                shift = group[index].start - clips[index]["start"]
+                found[index].append({
+                    "start": seg.start + shift, "end": seg.end + shift, "text": seg.text,
+                    "avg_logprob": seg.avg_logprob, "no_speech_prob": seg.no_speech_prob,
+                    "compression_ratio": seg.compression_ratio,
+                    "words": [{"start": w.start + shift, "end": w.end + shift, "word": w.word,
+                               "probability": w.probability} for w in (seg.words or [])]})
+            out += found
+            if on_window:
+                on_window(group[-1])
+    return out
+
+
+def word_count(segments: list[dict]) -> int:
+    return sum(len(s["words"]) or len(s["text"].split()) for s in segments)
+
+
+def _words_in(segments: list[dict], start: float, end: float) -> int:
+    return sum(1 for s in segments for w in s["words"] if start <= (w["start"] + w["end"]) / 2 <= end)
+
+
+def _without(segments: list[dict], spans: list[tuple[float, float]]) -> list[dict]:
+    """The segments less their words inside the spans (segments left empty go)."""
+    out = []
+    for seg in segments:
+        words = [w for w in seg["words"] if not any(s <= (w["start"] + w["end"]) / 2 <= e for s, e in spans)]
+        if len(words) == len(seg["words"]):
+            out.append(seg)
+        elif words:
+            out.append({**seg, "words": words, "text": "".join(w["word"] for w in words),
+                        "start": words[0]["start"], "end": words[-1]["end"]})
+    return out
+
+
+def _holes(segments: list[dict], start: float, end: float) -> float:
+    """The longest stretch of a region with no word in it (seconds)."""
+    spans = sorted((w["start"], w["end"]) for s in segments for w in s["words"]
+                   if start <= (w["start"] + w["end"]) / 2 <= end)
+    edges = [start] + [t for span in spans for t in span] + [end]
+    return max(edges[i + 1] - edges[i] for i in range(0, len(edges) - 1, 2))
+
+
+def short_regions(windows: list[Window], decoded: list[list[dict]], settings: dict) -> list[tuple[int, tuple]]:
+    """(window index, region) for each region whose words fall short of its speech: fewer than
+    coverage_ratio of what this job's own median rate (words per second of speech, so it fits the
+    language and the speaker) predicts, or a stretch of coverage_max_hole seconds with no word.
+    When a window holds two voices, or speech after a pause, the batched decoder may end early and
+    skip whole sentences: this finds them."""
+    tolerance = 0.2
+    rates, counts = [], []
+    for index, (window, segments) in enumerate(zip(windows, decoded)):
+        for start, end in window.pieces:
+            found = _words_in(segments, start - tolerance, end + tolerance)
+            counts.append((index, (start, end), found, _holes(segments, start - tolerance, end + tolerance)))
+            if end - start >= 1.0:
+                rates.append(found / (end - start))
+    if not rates:
+        return []
+    median = sorted(rates)[len(rates) // 2]
+    ratio = float(settings.get("coverage_ratio", 0.65))
+    least = float(settings.get("coverage_min_seconds", 1.0))
+    hole = float(settings.get("coverage_max_hole", 2.0))
+    return [(index, region) for index, region, found, longest in counts
+            if region[1] - region[0] >= least and (found < ratio * median * (region[1] - region[0]) or longest > hole)]
+
+
+def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
+    """Windows of joined regions decoded in batches; a region whose words fall short of its speech is
+    decoded again on its own, and that is recorded."""
+    model = load_model(settings)
+    probability = None
+    audio_path = job_path / "audio.wav"
+    if language is None and model.model.is_multilingual:
+        language, probability = detect_language(model, audio_path, vad["regions"])
+    language = language or "en"
+    windows = pack(vad["regions"], min(float(settings.get("window_seconds", WHISPER_WINDOW)), WHISPER_WINDOW),
+                   float(settings.get("window_max_gap", float("inf"))))
+    duration = max(vad["duration"], 0.001)
+
+    def progress(window):
+        print(f"progress: {min(1.0, window.end / duration):.0%}", file=sys.stderr, flush=True)
+
+    decoded = decode_windows(model, audio_path, windows, settings, language, hotwords, on_window=progress)
+    short = short_regions(windows, decoded, settings)
+    redecoded = []
+    if short:
+        pieces = [Window(s, e, [(s, e)]) for _, (s, e) in short]
+        again = decode_windows(model, audio_path, pieces, settings, language, hotwords)
+        for (index, region), segments in zip(short, again):
+            before = _words_in(decoded[index], region[0] - 0.2, region[1] + 0.2)
+            if word_count(segments) > before:
+                decoded[index] = _without(decoded[index], [region]) + segments
+                redecoded.append({"start": round(region[0], 3), "end": round(region[1], 3),
+                                  "words_before": before, "words_after": word_count(segments)})
+    out = sorted((seg for segments in decoded for seg in segments), key=lambda s: s["start"])
+    return out, language, probability, {"windows": len(windows), "redecoded": redecoded}
 
 
 def alignment_model(language: str | None):
@@ -201,6 +343,46 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
     return segments, language, probability, True
 
 
+def guard(segments: list[dict], regions: list[dict], settings: dict) -> tuple[list[dict], list[dict]]:
+    """Drop what Whisper writes where nobody speaks: words outside every speech region, and segments
+    that are repetition loops (gzip compression ratio) or silence phantoms (high no-speech
+    probability with a low log-probability, "Thank you for watching."). Returns the kept segments
+    and the dropped ones with their reasons."""
+    pad = float(settings.get("outside_speech_tolerance", 0.3))
+    spans = sorted((float(r["start"]) - pad, float(r["end"]) + pad) for r in regions)
+
+    def in_speech(start: float, end: float) -> bool:
+        middle = (start + end) / 2
+        return any(s <= middle <= e for s, e in spans)
+
+    kept, dropped = [], []
+    for seg in segments:
+        reason = None
+        if seg.get("compression_ratio", 0) > float(settings.get("compression_ratio_threshold", 2.4)):
+            reason = "repetition (compression ratio %.2f)" % seg["compression_ratio"]
+        elif (seg.get("no_speech_prob", 0) > float(settings.get("no_speech_threshold", 0.6))
+              and seg.get("avg_logprob", 0) < float(settings.get("log_prob_threshold", -1.0))):
+            reason = "no speech (no-speech probability %.2f)" % seg["no_speech_prob"]
+        elif seg["words"]:
+            inside = [w for w in seg["words"] if in_speech(w["start"], w["end"])]
+            if not inside:
+                reason = "outside speech"
+            elif len(inside) < len(seg["words"]):
+                outside = [w for w in seg["words"] if w not in inside]
+                dropped.append({"start": round(outside[0]["start"], 3), "end": round(outside[-1]["end"], 3),
+                                "text": "".join(w["word"] for w in outside).strip(), "reason": "outside speech"})
+                seg = {**seg, "words": inside, "text": "".join(w["word"] for w in inside),
+                       "start": inside[0]["start"], "end": inside[-1]["end"]}
+        elif not in_speech(seg["start"], seg["end"]):
+            reason = "outside speech"
+        if reason:
+            dropped.append({"start": round(seg["start"], 3), "end": round(seg["end"], 3),
+                            "text": seg["text"].strip(), "reason": reason})
+        else:
+            kept.append(seg)
+    return kept, dropped
+
+
 def timed_words(words: list[dict], start: float, end: float) -> list[dict]:
     """Alignment leaves some words (digits, symbols the model has no letter for) without times: they
     take the gap between their timed neighbours."""
@@ -234,7 +416,10 @@ def main() -> int:
             segments, detected, probability, aligned = whisperx_segments(job_path, vad, settings, language, hotwords)
             transcript["aligned"] = aligned
         else:
-            segments, detected, probability = faster_whisper_segments(job_path, vad, settings, language, hotwords)
+            segments, detected, probability, decoding = faster_whisper_segments(
+                job_path, vad, settings, language, hotwords)
+            transcript["decoding"] = decoding
+        segments, transcript["dropped"] = guard(segments, vad["regions"], settings)
         transcript["language"] = detected
         transcript["language_probability"] = round(probability, 3) if probability is not None else None
         for index, seg in enumerate(segments):

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Our transcribe workflow against the fastest thing a user could run instead, measured side by side
+in one run on the same media, model, VAD settings and threads: wall time, WER against the known
+text, words out / words spoken, and peak RSS (of the whole process tree, by GNU time).
+
+    .venvs/common/bin/python bench/transcribe_speed.py --minutes 10,60 --model tiny.en [--whisperx]
+
+The media: English sentences in several espeak-ng voices in turn (a voice change every sentence),
+pauses of 0.2-2.5 s with now and then a long one, and light noise throughout; made with
+scripts/make_sample.py's speech helper, so espeak-ng and ffmpeg are needed.
+
+Paths compared:
+  ours      ./prepare-job.sh + ./run-pipeline.sh (demux, Silero VAD, batched windows, subtitles)
+  batched   faster-whisper's BatchedInferencePipeline with its own Silero VAD (batch 8, no word times):
+            its documented fast path
+  whisperx  the WhisperX CLI (pyannote VAD, no alignment), when the whisperx venv exists (--whisperx)
+Goals (issue 10): ours <= 1.10x batched; WER no worse than per-region decoding and never fewer
+words; the 60-minute time <= 6.6x the 10-minute time; peak RSS at 60 min <= the 10-minute one + 190 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+import make_sample  # noqa: E402
+from shared import model_catalog, pipeline  # noqa: E402
+from shared.environment_manager import EnvironmentManager  # noqa: E402
+
+VOICES = ["en", "en-us", "en-gb-x-rp", "en+f3", "en-us+m3"]
+SENTENCES = make_sample.SENTENCES["en"] + [
+    "The committee will meet again next week to discuss the budget.",
+    "Heavy traffic was reported on the highway near the airport.",
+    "She opened the window and listened to the birds outside.",
+    "The museum will stay open late on Friday evenings this summer.",
+    "Prices of vegetables went up after the floods in the east.",
+    "He said the new bridge would be finished before the festival.",
+    "A small boat was seen drifting near the harbour at dawn.",
+    "Students lined up early to buy tickets for the concert.",
+    "The doctor advised everyone to drink plenty of water.",
+    "Our next guest has written three books about the mountains.",
+]
+RATE = 16000
+
+BATCHED = """
+import json, sys
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+s = json.loads(sys.argv[2])
+model = WhisperModel(s["model"], device="cpu", compute_type=s["compute_type"], cpu_threads=s["threads"])
+segments, _ = BatchedInferencePipeline(model).transcribe(
+    sys.argv[1], language="en", batch_size=8, beam_size=s["beam_size"], vad_filter=True, vad_parameters=s["vad"])
+print(json.dumps({"text": " ".join(x.text for x in segments)}))
+"""
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = words(reference), words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / max(1, len(ref))
+
+
+def make_media(minutes: float, out: Path, cache: Path) -> str:
+    """Several voices in turn, pauses, light noise; returns the spoken text."""
+    rng = random.Random(7)
+    pcm, spoken, total = [np.zeros(RATE // 2, dtype=np.int16)], [], 0.5
+    index = 0
+    while total < minutes * 60:
+        sentence, voice = SENTENCES[index % len(SENTENCES)], VOICES[index % len(VOICES)]
+        clip = cache / f"{index % len(SENTENCES)}-{voice}.wav"
+        if not clip.exists():
+            with tempfile.TemporaryDirectory() as tmp:
+                make_sample._speech_wav(sentence, voice, clip, Path(tmp))
+        with wave.open(str(clip), "rb") as wav:
+            speech = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+        pause = 8.0 if index % 23 == 22 else rng.uniform(0.2, 2.5)
+        pcm += [speech, np.zeros(int(pause * RATE), dtype=np.int16)]
+        spoken.append(sentence)
+        total += len(speech) / RATE + pause
+        index += 1
+    audio = np.concatenate(pcm).astype(np.float32)
+    audio += np.random.default_rng(7).normal(0, 100, len(audio)).astype(np.float32)  # about -50 dBFS
+    with wave.open(str(out), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        wav.writeframes(np.clip(audio, -32768, 32767).astype(np.int16).tobytes())
+    return " ".join(spoken)
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (GB, the process tree) and stdout of a command."""
+    started = time.monotonic()
+    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *cmd], env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed: {result.stderr[-2000:]}")
+    rss = int(re.findall(r"maxrss_kb=(\d+)", result.stderr)[-1]) / 2**20
+    return seconds, rss, result.stdout
+
+
+def run_ours(media: Path, out: Path, model: str) -> dict:
+    env = {**os.environ, "SUBTITLER_OUT_DIR": str(out), "HF_HUB_OFFLINE": "1"}
+    prep = subprocess.run([str(REPO / "prepare-job.sh"), "--media", str(media), "--workflow", "transcribe",
+                           "-s", "en", "--model", model], env=env, capture_output=True, text=True, check=True)
+    job_id = prep.stdout.strip().splitlines()[-1]
+    seconds, rss, _ = timed([str(REPO / "run-pipeline.sh"), "-j", job_id], env)
+    transcript = json.loads((out / job_id / "transcript.json").read_text())
+    return {"seconds": seconds, "rss": rss, "text": " ".join(s["text"] for s in transcript["segments"]),
+            "redecoded": len(transcript.get("decoding", {}).get("redecoded", [])),
+            "dropped": len(transcript.get("dropped", []))}
+
+
+def run_batched(media: Path, model: str) -> dict:
+    manager = EnvironmentManager()
+    job = {"overrides": {"asr": {"model": model}}}
+    settings = {**pipeline.stage_settings(job, "asr"), "vad": {
+        k: pipeline.stage_settings(job, "vad")[k]
+        for k in ("threshold", "min_silence_duration_ms", "speech_pad_ms", "min_speech_duration_ms")}}
+    settings["model"] = str(model_catalog.require(model, "asr"))
+    seconds, rss, out = timed([str(manager.python_for("common")), "-c", BATCHED, str(media), json.dumps(settings)],
+                              manager.stage_env("common", threads=settings["threads"]))
+    return {"seconds": seconds, "rss": rss, "text": json.loads(out.strip().splitlines()[-1])["text"]}
+
+
+def run_whisperx(media: Path, model: str, tmp: Path) -> dict | None:
+    manager = EnvironmentManager()
+    cli = manager.venv_path("whisperx") / "bin" / "whisperx"
+    if not cli.exists():
+        return None
+    threads = pipeline.stage_settings({}, "asr")["threads"]
+    seconds, rss, _ = timed([str(cli), str(media), "--model", str(model_catalog.require(model, "asr")),
+                             "--compute_type", "int8", "--device", "cpu", "--language", "en", "--no_align",
+                             "--vad_method", "pyannote", "--threads", str(threads), "--batch_size", "8",
+                             "--output_format", "json", "--output_dir", str(tmp)],
+                            manager.stage_env("whisperx", threads=threads))
+    data = json.loads((tmp / f"{media.stem}.json").read_text())
+    return {"seconds": seconds, "rss": rss, "text": " ".join(s["text"] for s in data["segments"])}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", default="10", help="comma-separated lengths, e.g. 10,60")
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--whisperx", action="store_true", help="also run the WhisperX CLI (whisperx venv)")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "clips").mkdir()
+        for minutes in [float(m) for m in args.minutes.split(",")]:
+            media = tmp / f"mix{minutes:g}.wav"
+            reference = make_media(minutes, media, tmp / "clips")
+            spoken = len(words(reference))
+            results = {"ours": run_ours(media, tmp / f"out{minutes:g}", args.model),
+                       "batched": run_batched(media, args.model)}
+            if args.whisperx:
+                found = run_whisperx(media, args.model, tmp / f"wx{minutes:g}")
+                if found:
+                    results["whisperx"] = found
+            for path, r in results.items():
+                r.update(minutes=minutes, path=path, wer=word_error_rate(reference, r["text"]),
+                         words=len(words(r["text"])), spoken=spoken)
+                rows.append(r)
+                extra = f", re-decoded windows {r['redecoded']}, dropped {r['dropped']}" if path == "ours" else ""
+                print(f"{minutes:g} min  {path:<9} {r['seconds']:7.1f} s  WER {r['wer']:.3f}  words "
+                      f"{r['words']}/{spoken}  peak RSS {r['rss']:.2f} GB{extra}", flush=True)
+            print(f"{minutes:g} min  ours / batched time = {results['ours']['seconds'] / results['batched']['seconds']:.2f}"
+                  " (goal <= 1.10)", flush=True)
+    ours = {r["minutes"]: r for r in rows if r["path"] == "ours"}
+    if len(ours) > 1:
+        short, long_ = ours[min(ours)], ours[max(ours)]
+        print(f"ours {max(ours):g} min / {min(ours):g} min time = {long_['seconds'] / short['seconds']:.2f} "
+              f"(length ratio {max(ours) / min(ours):.1f}); peak RSS {long_['rss']:.2f} GB vs {short['rss']:.2f} GB "
+              f"(+{(long_['rss'] - short['rss']) * 1024:.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The asr stage's windows: packing VAD regions, finding regions the batched decoder skipped, and
+dropping what Whisper writes where nobody speaks. The rules here; the real decoder end to end below."""
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO, clean_env
+from stages import asr
+
+sys.path.insert(0, str(REPO / "scripts"))
+import make_sample  # noqa: E402
+
+
+def regions(*spans):
+    return [{"start": s, "end": e} for s, e in spans]
+
+
+def words(*items):
+    return [{"start": s, "end": e, "word": " " + w, "probability": 0.9} for s, e, w in items]
+
+
+def test_pack_joins_neighbours_up_to_the_limit_and_cuts_long_regions():
+    windows = asr.pack(regions((0, 5), (6, 12), (13, 29), (31, 40), (41, 110)), 30)
+    assert [(w.start, w.end) for w in windows] == [(0, 29), (31, 40), (41, 64), (64, 87), (87, 110)]
+    assert windows[0].pieces == [(0, 5), (6, 12), (13, 29)] and windows[0].speech == 27
+    assert [(w.start, w.end) for w in asr.pack(regions((0, 5), (6, 12)), 0)] == [(0, 5), (6, 12)]
+    assert [(w.start, w.end) for w in asr.pack(regions((0, 5), (9, 12)), 30, max_gap=3)] == [(0, 5), (9, 12)]
+
+
+def test_short_regions_are_found_by_rate_and_by_holes():
+    windows = asr.pack(regions((0, 4), (5, 9), (10, 14), (15, 21)), 30)
+    steady = [(t, t + 0.3, "w") for t in (0.2, 0.6, 1.0, 1.4, 1.8, 2.2, 2.6, 3.0, 3.4, 3.7)]
+    decoded = [[{"start": 0, "end": 21, "text": "", "words": words(
+        *steady,
+        *[(s + 5, e + 5, w) for s, e, w in steady],                      # region 2: as dense
+        *[(s + 10, e + 10, w) for s, e, w in steady[:3]],                # region 3: a third of it
+        *[(s + 15, e + 15, w) for s, e, w in steady] ,                   # region 4: 4 s of words, then 2.3 s with none
+    )}]]
+    assert asr.short_regions(windows, decoded, {}) == [(0, (10, 14)), (0, (15, 21))]
+
+
+def test_guard_drops_text_outside_speech_and_phantoms_and_says_why():
+    speech = regions((0, 5), (10, 15))
+    segments = [
+        {"start": 0.5, "end": 4.5, "text": " Good morning.", "words": words((0.5, 1.0, "Good"), (1.1, 1.6, "morning."))},
+        {"start": 5.0, "end": 9.0, "text": " Thank you for watching.",
+         "words": words((6.0, 6.5, "Thank"), (6.5, 7.0, "you"), (7.0, 7.5, "for"), (7.5, 8.0, "watching."))},
+        {"start": 10.0, "end": 15.0, "text": " the the the", "compression_ratio": 3.1,
+         "words": words((10.0, 11.0, "the"), (11.0, 12.0, "the"), (12.0, 13.0, "the"))},
+        {"start": 10.0, "end": 15.0, "text": " Subtitles by nobody", "no_speech_prob": 0.9, "avg_logprob": -1.4,
+         "words": words((10.5, 11.0, "Subtitles"), (11.0, 11.5, "by"), (11.5, 12.0, "nobody"))},
+        {"start": 14.0, "end": 17.0, "text": " Goodbye. Really", "words": words((14.0, 14.6, "Goodbye."), (16.5, 17.0, "Really"))},
+    ]
+    kept, dropped = asr.guard(segments, speech, {})
+    assert [s["text"].strip() for s in kept] == ["Good morning.", "Goodbye."]
+    assert [(d["text"], d["reason"].split(" (")[0]) for d in dropped] == [
+        ("Thank you for watching.", "outside speech"), ("the the the", "repetition"),
+        ("Subtitles by nobody", "no speech"), ("Really", "outside speech")]
+
+
+def test_a_sentence_the_batched_decoder_skips_is_decoded_again(tmp_path):
+    """Voices change every sentence and the pauses vary, as in bench/transcribe_speed.py's media: on
+    this clip the batched decoder, given its windows, ends early and skips "Heavy traffic ...". The
+    coverage check finds the hole and decodes that region again on its own."""
+    sentences = make_sample.SENTENCES["en"][:6] + [
+        "The committee will meet again next week to discuss the budget.",
+        "Heavy traffic was reported on the highway near the airport.",
+        "She opened the window and listened to the birds outside."]
+    voices = ["en", "en-us", "en-gb-x-rp", "en+f3", "en-us+m3"]
+    pauses = [0.4, 0.5, 1.2, 0.6, 1.1, 0.6, 0.3, 1.3, 0.5]
+    import wave
+
+    pcm, t = [b"\0\0" * 8000], 0.5
+    for index, sentence in enumerate(sentences):
+        clip = tmp_path / f"s{index}.wav"
+        make_sample._speech_wav(sentence, voices[index % len(voices)], clip, tmp_path)
+        with wave.open(str(clip), "rb") as wav:
+            pcm += [wav.readframes(wav.getnframes()), b"\0\0" * int(pauses[index] * 16000)]
+    media = tmp_path / "voices.wav"
+    with wave.open(str(media), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(b"".join(pcm))
+    out = tmp_path / "out"
+    env = clean_env(SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
+    prep = subprocess.run(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+                           "--model", "tiny.en"], cwd=REPO, env=env, capture_output=True, text=True)
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = subprocess.run(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    transcript = json.loads((out / job_id / "transcript.json").read_text())
+    text = " ".join(s["text"] for s in transcript["segments"]).lower()
+    spoken = sum(len(s.split()) for s in sentences)
+    heard = sum(len(s["words"]) for s in transcript["segments"])
+    print(f"words {heard}/{spoken}, re-decoded {transcript['decoding']['redecoded']}")
+    assert "traffic" in text and "highway" in text, text
+    assert heard >= 0.95 * spoken
+    assert transcript["decoding"]["windows"] < len(sentences)  # packed, not one window a sentence

@@ -12,7 +12,7 @@ scripts/make_sample.py's speech helper, so espeak-ng and ffmpeg are needed.
 Paths compared:
   ours      ./prepare-job.sh + ./run-pipeline.sh (demux, Silero VAD, batched windows, subtitles)
   batched   faster-whisper's BatchedInferencePipeline with its own Silero VAD (batch 8, no word times):
-            its documented fast path
+            its documented fast path; batched+w the same with word timestamps, which cues need
   whisperx  the WhisperX CLI (pyannote VAD, no alignment), when the whisperx venv exists (--whisperx)
 Goals (issue 10): ours <= 1.10x batched; WER no worse than per-region decoding and never fewer
 words; the 60-minute time <= 6.6x the 10-minute time; peak RSS at 60 min <= the 10-minute one + 190 MB.
@@ -63,7 +63,8 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 s = json.loads(sys.argv[2])
 model = WhisperModel(s["model"], device="cpu", compute_type=s["compute_type"], cpu_threads=s["threads"])
 segments, _ = BatchedInferencePipeline(model).transcribe(
-    sys.argv[1], language="en", batch_size=8, beam_size=s["beam_size"], vad_filter=True, vad_parameters=s["vad"])
+    sys.argv[1], language="en", batch_size=8, beam_size=s["beam_size"], vad_filter=True, vad_parameters=s["vad"],
+    word_timestamps=s["word_timestamps"])
 print(json.dumps({"text": " ".join(x.text for x in segments)}))
 """
 
@@ -133,13 +134,13 @@ def run_ours(media: Path, out: Path, model: str) -> dict:
             "dropped": len(transcript.get("dropped", []))}
 
 
-def run_batched(media: Path, model: str) -> dict:
+def run_batched(media: Path, model: str, word_timestamps: bool) -> dict:
     manager = EnvironmentManager()
     job = {"overrides": {"asr": {"model": model}}}
     settings = {**pipeline.stage_settings(job, "asr"), "vad": {
         k: pipeline.stage_settings(job, "vad")[k]
         for k in ("threshold", "min_silence_duration_ms", "speech_pad_ms", "min_speech_duration_ms")}}
-    settings["model"] = str(model_catalog.require(model, "asr"))
+    settings.update(model=str(model_catalog.require(model, "asr")), word_timestamps=word_timestamps)
     seconds, rss, out = timed([str(manager.python_for("common")), "-c", BATCHED, str(media), json.dumps(settings)],
                               manager.stage_env("common", threads=settings["threads"]))
     return {"seconds": seconds, "rss": rss, "text": json.loads(out.strip().splitlines()[-1])["text"]}
@@ -175,7 +176,8 @@ def main() -> int:
             reference = make_media(minutes, media, tmp / "clips")
             spoken = len(words(reference))
             results = {"ours": run_ours(media, tmp / f"out{minutes:g}", args.model),
-                       "batched": run_batched(media, args.model)}
+                       "batched": run_batched(media, args.model, False),
+                       "batched+w": run_batched(media, args.model, True)}
             if args.whisperx:
                 found = run_whisperx(media, args.model, tmp / f"wx{minutes:g}")
                 if found:
@@ -187,8 +189,9 @@ def main() -> int:
                 extra = f", re-decoded windows {r['redecoded']}, dropped {r['dropped']}" if path == "ours" else ""
                 print(f"{minutes:g} min  {path:<9} {r['seconds']:7.1f} s  WER {r['wer']:.3f}  words "
                       f"{r['words']}/{spoken}  peak RSS {r['rss']:.2f} GB{extra}", flush=True)
-            print(f"{minutes:g} min  ours / batched time = {results['ours']['seconds'] / results['batched']['seconds']:.2f}"
-                  " (goal <= 1.10)", flush=True)
+            for base in ("batched", "batched+w"):
+                print(f"{minutes:g} min  ours / {base} time = "
+                      f"{results['ours']['seconds'] / results[base]['seconds']:.2f} (goal <= 1.10)", flush=True)
     ours = {r["minutes"]: r for r in rows if r["path"] == "ours"}
     if len(ours) > 1:
         short, long_ = ours[min(ours)], ours[max(ours)]

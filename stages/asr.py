@@ -139,23 +139,35 @@ def read_samples(wav, start: float, end: float):
 
 def decode_windows(model, audio_path, windows: list[Window], settings: dict, language: str,
                    hotwords: str | None, on_window=None) -> list[list[dict]]:
-    """Each window's segments, decoded in batches by faster-whisper's batched pipeline. Only one
-    batch of windows is in memory at a time, read from the WAV: memory does not grow with the film."""
+    """Each window's segments, decoded in batches by faster-whisper's batched pipeline.
+
+    A window's audio is its speech pieces joined without the pauses between them (gap_seconds of
+    silence in their place), as faster-whisper's own VAD path does: across a long pause the decoder
+    tends to stop and skip what follows. Times are mapped back piece by piece. Only one batch of
+    windows is in memory at a time, read from the WAV: memory does not grow with the film."""
     import numpy as np
     from faster_whisper import BatchedInferencePipeline
 
     pipeline = BatchedInferencePipeline(model)
     batch = max(1, int(settings.get("batch_size") or 8))
+    gap = np.zeros(int(float(settings.get("gap_seconds", 0.2)) * SAMPLE_RATE), dtype=np.float32)
     out: list[list[dict]] = []
     with wave.open(str(audio_path), "rb") as wav:
         for first in range(0, len(windows), batch):
             group = windows[first:first + batch]
-            parts, clips, offset = [], [], 0.0
+            parts, clips, maps, offset = [], [], [], 0.0
             for window in group:
-                samples = read_samples(wav, window.start, window.end)
-                parts.append(samples)
-                clips.append({"start": offset, "end": offset + len(samples) / SAMPLE_RATE})
-                offset += len(samples) / SAMPLE_RATE
+                start_offset, mapping = offset, []
+                for index, (start, end) in enumerate(window.pieces):
+                    if index:
+                        parts.append(gap)
+                        offset += len(gap) / SAMPLE_RATE
+                    samples = read_samples(wav, start, end)
+                    mapping.append((offset, start, len(samples) / SAMPLE_RATE))
+                    parts.append(samples)
+                    offset += len(samples) / SAMPLE_RATE
+                clips.append({"start": start_offset, "end": offset})
+                maps.append(mapping)
             found: list[list[dict]] = [[] for _ in group]
             if offset < 0.1:  # regions past the end of the audio: nothing to hear
                 out += found
@@ -163,15 +175,19 @@ def decode_windows(model, audio_path, windows: list[Window], settings: dict, lan
             segments, _ = pipeline.transcribe(
                 np.concatenate(parts), language=language, clip_timestamps=clips, batch_size=batch,
                 word_timestamps=True, beam_size=int(settings.get("beam_size", 5)), hotwords=hotwords,
-                without_timestamps=bool(settings.get("without_timestamps", False)))
+                without_timestamps=bool(settings.get("without_timestamps", True)))
             for seg in segments:
-                index = max(i for i, clip in enumerate(clips) if seg.start >= clip["start"] - 0.01) if clips else 0
-                shift = group[index].start - clips[index]["start"]
+                index = max([i for i, clip in enumerate(clips) if seg.start >= clip["start"] - 0.01] or [0])
+
+                def place(moment: float, mapping=maps[index]) -> float:
+                    offset_, start, length = next((m for m in reversed(mapping) if moment >= m[0]), mapping[0])
+                    return start + min(max(0.0, moment - offset_), length)
+
                 found[index].append({
-                    "start": seg.start + shift, "end": seg.end + shift, "text": seg.text,
+                    "start": place(seg.start), "end": place(seg.end), "text": seg.text,
                     "avg_logprob": seg.avg_logprob, "no_speech_prob": seg.no_speech_prob,
                     "compression_ratio": seg.compression_ratio,
-                    "words": [{"start": w.start + shift, "end": w.end + shift, "word": w.word,
+                    "words": [{"start": place(w.start), "end": place(w.end), "word": w.word,
                                "probability": w.probability} for w in (seg.words or [])]})
             out += found
             if on_window:
@@ -352,8 +368,7 @@ def guard(segments: list[dict], regions: list[dict], settings: dict) -> tuple[li
     spans = sorted((float(r["start"]) - pad, float(r["end"]) + pad) for r in regions)
 
     def in_speech(start: float, end: float) -> bool:
-        middle = (start + end) / 2
-        return any(s <= middle <= e for s, e in spans)
+        return any(start <= e and end >= s for s, e in spans)
 
     kept, dropped = [], []
     for seg in segments:
@@ -369,14 +384,14 @@ def guard(segments: list[dict], regions: list[dict], settings: dict) -> tuple[li
                 reason = "outside speech"
             elif len(inside) < len(seg["words"]):
                 outside = [w for w in seg["words"] if w not in inside]
-                dropped.append({"start": round(outside[0]["start"], 3), "end": round(outside[-1]["end"], 3),
+                dropped.append({"start": round(float(outside[0]["start"]), 3), "end": round(float(outside[-1]["end"]), 3),
                                 "text": "".join(w["word"] for w in outside).strip(), "reason": "outside speech"})
                 seg = {**seg, "words": inside, "text": "".join(w["word"] for w in inside),
                        "start": inside[0]["start"], "end": inside[-1]["end"]}
         elif not in_speech(seg["start"], seg["end"]):
             reason = "outside speech"
         if reason:
-            dropped.append({"start": round(seg["start"], 3), "end": round(seg["end"], 3),
+            dropped.append({"start": round(float(seg["start"]), 3), "end": round(float(seg["end"]), 3),
                             "text": seg["text"].strip(), "reason": reason})
         else:
             kept.append(seg)

@@ -122,6 +122,31 @@ def pack(regions: list[dict], merge_up_to: float, max_gap: float = float("inf"))
     return out
 
 
+def split_long(regions: list[dict], audio_path, limit: float = WHISPER_WINDOW, frame: float = 0.05) -> list[dict]:
+    """Regions longer than a Whisper window cut where the audio is quietest (the pause between two
+    words, where the VAD saw none long enough to end the region), in the second half of each
+    window's span, so no cut falls mid-word where a pause exists."""
+    import numpy as np
+
+    out = []
+    with wave.open(str(audio_path), "rb") as wav:
+        for region in regions:
+            start, end = float(region["start"]), float(region["end"])
+            while end - start > limit:
+                low, high = start + limit / 2, start + limit - frame
+                samples = read_samples(wav, low, high)
+                size = int(frame * SAMPLE_RATE)
+                frames = len(samples) // size
+                if frames < 1:
+                    break
+                energy = (samples[:frames * size].reshape(frames, size) ** 2).mean(axis=1)
+                cut = low + (int(np.argmin(energy)) + 0.5) * frame
+                out.append({"start": start, "end": cut})
+                start = cut
+            out.append({"start": start, "end": end})
+    return out
+
+
 def chunks(regions: list[dict], merge_up_to: float) -> list[tuple[float, float]]:
     return [(w.start, w.end) for w in pack(regions, merge_up_to)]
 
@@ -257,7 +282,8 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
     if language is None and model.model.is_multilingual:
         language, probability = detect_language(model, audio_path, vad["regions"])
     language = language or "en"
-    windows = pack(vad["regions"], min(float(settings.get("window_seconds", WHISPER_WINDOW)), WHISPER_WINDOW),
+    windows = pack(split_long(vad["regions"], audio_path),
+                   min(float(settings.get("window_seconds", WHISPER_WINDOW)), WHISPER_WINDOW),
                    float(settings.get("window_max_gap", float("inf"))))
     duration = max(vad["duration"], 0.001)
 
@@ -312,7 +338,7 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
     # speech region stays its own segment so cue times keep the VAD's edges.
     chunk_size = float(settings["chunk_size"] if settings.get("chunk_size") is not None
                        else (WHISPER_WINDOW if align_path else 0))
-    regions = chunks(vad["regions"], min(chunk_size, WHISPER_WINDOW))
+    regions = chunks(split_long(vad["regions"], job_path / "audio.wav"), min(chunk_size, WHISPER_WINDOW))
 
     class GivenRegions(Vad):
         """The VAD stage's regions, handed to WhisperX in place of its own VAD run."""

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, clean_env
 from stages import asr
 
@@ -99,3 +101,66 @@ def test_a_sentence_the_batched_decoder_skips_is_decoded_again(tmp_path):
     assert "traffic" in text and "highway" in text, text
     assert heard >= 0.95 * spoken
     assert transcript["decoding"]["windows"] < len(sentences)  # packed, not one window a sentence
+
+
+@pytest.mark.parametrize("between,source", [
+    ("noise", "anoisesrc=color=pink:amplitude=0.2:sample_rate=16000:duration=15"),
+    ("music", "aevalsrc='0.3*sin(2*PI*(220+110*floor(2*t))*t)+0.1*sin(2*PI*660*t)':s=16000:d=15"),
+    ("silence", "anullsrc=r=16000:cl=mono:d=40"),
+])
+def test_nothing_is_written_where_nobody_speaks(tmp_path, between, source):
+    """A sentence, then noise, tones or a long silence, then a sentence: both sentences are heard and
+    no word lands in what lies between."""
+    first, second = tmp_path / "a.wav", tmp_path / "b.wav"
+    make_sample._speech_wav("Good morning, and welcome to the evening news.", "en", first, tmp_path)
+    make_sample._speech_wav("The river rose slowly through the night.", "en", second, tmp_path)
+    filler, media = tmp_path / "filler.wav", tmp_path / f"{between}.wav"
+    ffmpeg = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error"]
+    subprocess.run(ffmpeg + ["-f", "lavfi", "-i", source, "-ac", "1", "-c:a", "pcm_s16le", str(filler)], check=True)
+    subprocess.run(ffmpeg + ["-i", str(first), "-i", str(filler), "-i", str(second), "-filter_complex",
+                             "[0][1][2]concat=n=3:v=0:a=1", "-c:a", "pcm_s16le", str(media)], check=True)
+    import wave
+
+    with wave.open(str(first)) as wav:
+        gap_start = wav.getnframes() / wav.getframerate()
+    with wave.open(str(filler)) as wav:
+        gap_end = gap_start + wav.getnframes() / wav.getframerate()
+    out = tmp_path / "out"
+    env = clean_env(SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
+    prep = subprocess.run(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+                           "--model", "tiny.en"], cwd=REPO, env=env, capture_output=True, text=True)
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = subprocess.run(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    transcript = json.loads((out / job_id / "transcript.json").read_text())
+    words_ = [w for s in transcript["segments"] for w in s["words"]]
+    inside = [w for w in words_ if gap_start + 0.5 < (w["start"] + w["end"]) / 2 < gap_end - 0.5]
+    assert not inside, inside
+    text = " ".join(s["text"] for s in transcript["segments"]).lower()
+    assert "morning" in text and "night" in text, text
+    assert isinstance(transcript["dropped"], list)
+
+
+def test_a_long_region_is_cut_at_its_quietest_moment(tmp_path):
+    """70 s of one region (tones, with short dips at 23.0 s and 51.0 s): cut in the dips, not in
+    equal parts, and every piece fits a Whisper window."""
+    import wave
+
+    import numpy as np
+
+    t = np.arange(70 * 16000) / 16000
+    audio = 0.3 * np.sin(2 * np.pi * 300 * t)
+    for dip in (23.0, 51.0):
+        audio[int(dip * 16000):int((dip + 0.2) * 16000)] = 0.001
+    path = tmp_path / "long.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes((audio * 32767).astype(np.int16).tobytes())
+    pieces = asr.split_long(regions((0.0, 70.0)), path)
+    cuts = [p["end"] for p in pieces[:-1]]
+    assert len(cuts) == 2 and abs(cuts[0] - 23.1) < 0.15 and abs(cuts[1] - 51.1) < 0.15, cuts
+    assert all(p["end"] - p["start"] <= 30 for p in pieces)
+    assert pieces[0]["start"] == 0.0 and pieces[-1]["end"] == 70.0

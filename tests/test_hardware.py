@@ -45,9 +45,10 @@ def test_cuda_workstation_gets_float16_large_model_on_the_gpu():
     info = _info(cuda={"available": True, "devices": [gpu]}, accelerator="cuda")
     stages = choose_stage_settings(info)
     # WhisperX batched ASR and pyannote VAD on CUDA; both live in the whisperx venv
-    assert {k: v for k, v in stages["asr"].items() if k != "why"} == {
+    assert {k: v for k, v in stages["asr"].items() if not k.endswith("why")} == {
         "engine": "whisperx", "device": "cuda", "compute_type": "float16", "batch_size": 16, "model": "large-v3",
-        "threads": 16}
+        "threads": 16, "window_seconds": 30, "beam_size": 5}
+    assert stages["asr"]["why"] and "batch 16" in stages["asr"]["tuning_why"]
     assert stages["translate"]["device"] == "cuda"
     assert stages["vad"]["engine"] == "pyannote" and "preferred_engine" not in stages["vad"]
     assert hardware.default_venvs(info) == ["common", "whisperx", "translate"]
@@ -74,6 +75,12 @@ def test_every_cpu_machine_gets_an_embedded_model_so_a_fresh_one_needs_no_downlo
         asr = choose_stage_settings(_info(cpu={"count": cpus}, memory_gb=memory))["asr"]
         assert model_catalog.find(asr["model"], "asr").embedded_from, (cpus, memory, asr)
         assert asr["why"]
+
+
+def test_cpu_batches_by_measurement_and_says_so():
+    asr = choose_stage_settings(_info(cpu={"count": 2}, memory_gb=8.0))["asr"]
+    assert (asr["batch_size"], asr["window_seconds"], asr["beam_size"]) == (8, 30, 5)
+    assert "batch 1 took" in asr["tuning_why"]
 
 
 def test_apple_silicon_without_the_mlx_engine_runs_the_embedded_model_meanwhile():

@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import make_sample  # noqa: E402
 from shared import model_catalog, pipeline  # noqa: E402
+from shared.scoring import word_error_rate, words  # noqa: E402
 from shared.environment_manager import EnvironmentManager  # noqa: E402
 
 VOICES = ["en", "en-us", "en-gb-x-rp", "en+f3", "en-us+m3"]
@@ -67,20 +68,6 @@ segments, _ = BatchedInferencePipeline(model).transcribe(
     word_timestamps=s["word_timestamps"])
 print(json.dumps({"text": " ".join(x.text for x in segments)}))
 """
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def make_media(minutes: float, out: Path, cache: Path) -> str:

@@ -14,6 +14,18 @@ sys.path.insert(0, str(REPO / "scripts"))
 import make_sample  # noqa: E402
 
 
+def transcribe(media, out) -> dict:
+    """The transcribe workflow through the real fronts, tiny.en, offline: its transcript.json."""
+    env = clean_env(SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
+    prep = subprocess.run(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+                           "--model", "tiny.en"], cwd=REPO, env=env, capture_output=True, text=True)
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = subprocess.run(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return json.loads((out / job_id / "transcript.json").read_text())
+
+
 def regions(*spans):
     return [{"start": s, "end": e} for s, e in spans]
 
@@ -85,15 +97,7 @@ def test_a_sentence_the_batched_decoder_skips_is_decoded_again(tmp_path):
         wav.setsampwidth(2)
         wav.setframerate(16000)
         wav.writeframes(b"".join(pcm))
-    out = tmp_path / "out"
-    env = clean_env(SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
-    prep = subprocess.run(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
-                           "--model", "tiny.en"], cwd=REPO, env=env, capture_output=True, text=True)
-    job_id = prep.stdout.strip().splitlines()[-1]
-    run = subprocess.run(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    transcript = json.loads((out / job_id / "transcript.json").read_text())
+    transcript = transcribe(media, tmp_path / "out")
     text = " ".join(s["text"] for s in transcript["segments"]).lower()
     spoken = sum(len(s.split()) for s in sentences)
     heard = sum(len(s["words"]) for s in transcript["segments"])
@@ -125,15 +129,7 @@ def test_nothing_is_written_where_nobody_speaks(tmp_path, between, source):
         gap_start = wav.getnframes() / wav.getframerate()
     with wave.open(str(filler)) as wav:
         gap_end = gap_start + wav.getnframes() / wav.getframerate()
-    out = tmp_path / "out"
-    env = clean_env(SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
-    prep = subprocess.run(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
-                           "--model", "tiny.en"], cwd=REPO, env=env, capture_output=True, text=True)
-    job_id = prep.stdout.strip().splitlines()[-1]
-    run = subprocess.run(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    transcript = json.loads((out / job_id / "transcript.json").read_text())
+    transcript = transcribe(media, tmp_path / "out")
     words_ = [w for s in transcript["segments"] for w in s["words"]]
     inside = [w for w in words_ if gap_start + 0.5 < (w["start"] + w["end"]) / 2 < gap_end - 0.5]
     assert not inside, inside

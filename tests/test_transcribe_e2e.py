@@ -11,6 +11,7 @@ import srt
 import webvtt
 
 from conftest import REPO, clean_env
+from shared.scoring import word_error_rate  # noqa: F401  (test_whisperx_engine imports it from here)
 from shared.subtitle_rules import Rules, length
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -25,17 +26,6 @@ def sh(*cmd, check=False, **kw):
 def silence(path, seconds):
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono",
                     "-t", str(seconds), "-c:a", "pcm_s16le", str(path)], check=True)
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref = re.findall(r"[a-z0-9']+", reference.lower())
-    hyp = re.findall(r"[a-z0-9']+", hypothesis.lower())
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 @pytest.fixture(scope="module")

@@ -147,10 +147,6 @@ def split_long(regions: list[dict], audio_path, limit: float = WHISPER_WINDOW, f
     return out
 
 
-def chunks(regions: list[dict], merge_up_to: float) -> list[tuple[float, float]]:
-    return [(w.start, w.end) for w in pack(regions, merge_up_to)]
-
-
 def read_samples(wav, start: float, end: float):
     """Float32 samples of [start, end) seconds from an open 16 kHz mono 16-bit WAV."""
     import numpy as np
@@ -338,7 +334,8 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
     # speech region stays its own segment so cue times keep the VAD's edges.
     chunk_size = float(settings["chunk_size"] if settings.get("chunk_size") is not None
                        else (WHISPER_WINDOW if align_path else 0))
-    regions = chunks(split_long(vad["regions"], job_path / "audio.wav"), min(chunk_size, WHISPER_WINDOW))
+    windows = pack(split_long(vad["regions"], job_path / "audio.wav"), min(chunk_size, WHISPER_WINDOW))
+    regions = [(w.start, w.end) for w in windows]  # what GivenRegions hands to WhisperX
 
     class GivenRegions(Vad):
         """The VAD stage's regions, handed to WhisperX in place of its own VAD run."""
@@ -370,19 +367,58 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
         audio, batch_size=int(settings.get("batch_size") or 8), chunk_size=1e-3, language=language,
         progress_callback=lambda pct: print(f"progress: {pct / 100:.0%}", file=sys.stderr, flush=True))
     language = result["language"]
+    redecoded = []
+    short = short_windows(windows, result["segments"], settings)
+    if short:  # decode the windows that fell short again, region by region
+        regions[:] = [piece for index in short for piece in windows[index].pieces]
+        again = model.transcribe(audio, batch_size=int(settings.get("batch_size") or 8), chunk_size=1e-3,
+                                 language=language)["segments"]
+        for index in short:
+            window = windows[index]
+            before = [s for s in result["segments"] if _within(s, window.start, window.end)]
+            after = [s for s in again if _within(s, window.start, window.end)]
+            if _text_words(after) > _text_words(before):
+                result["segments"] = [s for s in result["segments"] if s not in before] + after
+                redecoded.append({"start": round(window.start, 3), "end": round(window.end, 3),
+                                  "words_before": _text_words(before), "words_after": _text_words(after)})
+        result["segments"].sort(key=lambda s: s["start"])
+    decoding = {"windows": len(windows), "redecoded": redecoded}
     segments = [{"start": s["start"], "end": s["end"], "text": s["text"], "words": []} for s in result["segments"]]
     if align_path is None and settings.get("align", True):
         align_path, why_not = alignment_model(language)  # the language was detected just now
     if align_path is None:
         print(f"note: no word alignment ({why_not}); cues follow the speech regions", file=sys.stderr, flush=True)
-        return segments, language, probability, False
+        return segments, language, probability, False, decoding
     align_model, metadata = whisperx.load_align_model(language, device, model_name=str(align_path))
     aligned = whisperx.align(result["segments"], align_model, metadata, audio, device)
     segments = []
     for seg in aligned["segments"]:
         words = timed_words(seg.get("words") or [], float(seg["start"]), float(seg["end"]))
         segments.append({"start": seg["start"], "end": seg["end"], "text": seg["text"], "words": words})
-    return segments, language, probability, True
+    return segments, language, probability, True, decoding
+
+
+def _within(segment: dict, start: float, end: float) -> bool:
+    return start - 0.2 <= (segment["start"] + segment["end"]) / 2 <= end + 0.2
+
+
+def _text_words(segments: list[dict]) -> int:
+    return sum(len(s["text"].split()) for s in segments)
+
+
+def short_windows(windows: list[Window], segments: list[dict], settings: dict) -> list[int]:
+    """Windows of several regions whose text falls short of their speech: fewer words than
+    coverage_ratio of the job's median words per second of speech predicts (WhisperX gives no word
+    times before alignment, so the whole window's text is what can be counted)."""
+    counts = [(i, _text_words([s for s in segments if _within(s, w.start, w.end)]), w.speech)
+              for i, w in enumerate(windows)]
+    rates = sorted(words / speech for _, words, speech in counts if speech >= 1.0)
+    if not rates:
+        return []
+    median = rates[len(rates) // 2]
+    ratio = float(settings.get("coverage_ratio", 0.65))
+    return [i for i, words, speech in counts
+            if len(windows[i].pieces) > 1 and speech >= 1.0 and words < ratio * median * speech]
 
 
 def guard(segments: list[dict], regions: list[dict], settings: dict) -> tuple[list[dict], list[dict]]:
@@ -454,8 +490,10 @@ def main() -> int:
     transcript["hotwords"] = hotwords
     if vad["regions"]:
         if engine == "whisperx":
-            segments, detected, probability, aligned = whisperx_segments(job_path, vad, settings, language, hotwords)
+            segments, detected, probability, aligned, decoding = whisperx_segments(
+                job_path, vad, settings, language, hotwords)
             transcript["aligned"] = aligned
+            transcript["decoding"] = decoding
         else:
             segments, detected, probability, decoding = faster_whisper_segments(
                 job_path, vad, settings, language, hotwords)

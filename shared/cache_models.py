@@ -195,9 +195,13 @@ def fetch(models: list[Model], dry_run: bool, force: bool) -> int:
     if not remote:
         print("total to download: 0 (everything asked for is here)")
         return 0
-    unreachable = _require_hub(remote[0], plan_only=dry_run)
-    if unreachable:
-        return _plan_from_catalog(remote, unreachable)
+    if dry_run:
+        model_cache.quiet_hub_logging()
+        unreachable = model_cache.hub_unreachable()
+        if unreachable:
+            return _plan_from_catalog(remote, unreachable)
+    else:
+        model_cache.require_hub(remote[0])
     plans = []
     for m in remote:
         todo, total = model_cache.plan(m)
@@ -229,20 +233,6 @@ def _plan_from_catalog(models: list[Model], why: str) -> int:
     return 0
 
 
-def _require_hub(model: Model, plan_only: bool = False) -> str | None:
-    """A one-line error, within seconds, when the hub cannot be reached; a dry run (plan_only)
-    gets the reason back instead, to plan from the catalog."""
-    model_cache.quiet_hub_logging()
-    unreachable = model_cache.hub_unreachable()
-    if unreachable is None or plan_only:
-        return unreachable
-    if unreachable.startswith("HF_HUB_OFFLINE"):
-        raise UserError(f"cannot fetch {model.repo}: HF_HUB_OFFLINE=1 is set; unset it to download, "
-                        "or --import a bundle made with --export")
-    raise UserError(f"cannot reach the hub ({unreachable}): check the network, or --import a bundle made with "
-                    "--export on a connected machine (--dry-run plans offline)")
-
-
 def verify(models: list[Model], repair: bool) -> int:
     targets = models or [m for m in model_catalog.load() if model_catalog.read_record(m.repo)]
     still_bad = []
@@ -258,7 +248,7 @@ def verify(models: list[Model], repair: bool) -> int:
             if m.embedded_from:
                 model_cache.register_embedded(m)  # from its package: no network
             else:
-                _require_hub(m)
+                model_cache.require_hub(m)
                 model_cache.fetch(m)
             problems = model_cache.verify(m)
             print(f"{'STILL BAD' if problems else 'repaired'} {m.key}")

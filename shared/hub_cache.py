@@ -101,24 +101,27 @@ def register_embedded(hub_cache: Path, repo_id: str, commit: str, files: dict, s
         missing = [p for p in paths if not p.is_file()]
         if missing:
             raise EmbeddedModelError(f"{name}: the package file {missing[0].relative_to(site_packages)} is missing")
-        _join(paths, files[name], name)
     root = repo_dir(hub_cache, repo_id)
     blobs, snapshot = root / "blobs", root / "snapshots" / commit
     todo = {name: meta for name, meta in files.items()
             if not ((snapshot / name).exists() and _has_blob(Path(os.path.realpath(snapshot / name)), meta))}
-    if todo:
-        blobs.mkdir(parents=True, exist_ok=True)
-        staged: dict[str, Path] = {}
-        try:
-            for name, meta in todo.items():
-                if _has_blob(blobs / meta["sha256"], meta):
-                    continue
+    new_root = not root.exists()
+    staged: dict[str, Path] = {}
+    try:
+        for name, meta in files.items():
+            if name in todo and not _has_blob(blobs / meta["sha256"], meta):
+                blobs.mkdir(parents=True, exist_ok=True)
                 staged[name] = blobs / f".{meta['sha256']}.{os.getpid()}.incomplete"
-                _join(sources[name], meta, name, out=staged[name])
-        except BaseException:
-            for path in staged.values():
-                path.unlink(missing_ok=True)
-            raise
+                _join(sources[name], meta, name, out=staged[name])  # checked as it is copied
+            else:
+                _join(sources[name], meta, name)  # the package file is checked all the same
+    except BaseException:
+        for path in staged.values():
+            path.unlink(missing_ok=True)
+        if new_root:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    if todo:
         for name, staging in staged.items():
             os.replace(staging, blobs / todo[name]["sha256"])
         for name, meta in todo.items():

@@ -48,6 +48,11 @@ def _call_hub(model: Model, func, *args, **kwargs):
         raise _user_error(model, exc) from None
 
 
+def _offline_error(model: Model) -> UserError:
+    return UserError(f"cannot fetch {model.repo}: HF_HUB_OFFLINE=1 is set; unset it to download, "
+                     "or --import a bundle made with --export")
+
+
 def _user_error(model: Model, exc: Exception) -> Exception:
     from huggingface_hub import constants, errors
 
@@ -57,8 +62,7 @@ def _user_error(model: Model, exc: Exception) -> Exception:
     if isinstance(exc, errors.DryRunError) and isinstance(cause, errors.HfHubHTTPError):
         return _user_error(model, cause)  # a dry run wraps the hub's own answer
     if constants.HF_HUB_OFFLINE:
-        return UserError(f"cannot fetch {model.repo}: HF_HUB_OFFLINE=1 is set; unset it to download, "
-                         "or --import a bundle made with --export")
+        return _offline_error(model)
     if isinstance(exc, errors.GatedRepoError):
         return UserError(_token_hint(model))
     if isinstance(exc, errors.RepositoryNotFoundError):
@@ -116,6 +120,20 @@ def quiet_hub_logging() -> None:
     from huggingface_hub.utils import logging as hub_logging
 
     hub_logging.set_verbosity_error()
+
+
+def require_hub(model: Model) -> None:
+    """A one-line error, within seconds, when the hub cannot be reached to fetch the model."""
+    quiet_hub_logging()
+    unreachable = hub_unreachable()
+    if unreachable is None:
+        return
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise _offline_error(model)
+    raise UserError(f"cannot reach the hub ({unreachable}): check the network, or --import a bundle made with "
+                    "--export on a connected machine (--dry-run plans offline)")
 
 
 def register_embedded(model: Model) -> str:

@@ -86,7 +86,7 @@ def detect_language(whisper_model, audio_path, regions: list[dict]) -> tuple[str
     sample = speech_sample(audio_path, regions)
     language, probability, _ = whisper_model.detect_language(audio=sample, language_detection_segments=1)
     print(f"note: detected language {language} (probability {probability:.2f}) from "
-          f"{len(sample) / 16000:.1f} s of speech", file=sys.stderr, flush=True)
+          f"{len(sample) / SAMPLE_RATE:.1f} s of speech", file=sys.stderr, flush=True)
     return language, probability
 
 
@@ -171,7 +171,7 @@ def decode_windows(model, audio_path, windows: list[Window], settings: dict, lan
 
     pipeline = BatchedInferencePipeline(model)
     batch = max(1, int(settings.get("batch_size") or 8))
-    gap = np.zeros(int(float(settings.get("gap_seconds", 0.2)) * SAMPLE_RATE), dtype=np.float32)
+    gap = np.zeros(int(float(settings.get("gap_seconds", 0.5)) * SAMPLE_RATE), dtype=np.float32)
     out: list[list[dict]] = []
     with wave.open(str(audio_path), "rb") as wav:
         for first in range(0, len(windows), batch):
@@ -216,19 +216,27 @@ def decode_windows(model, audio_path, windows: list[Window], settings: dict, lan
     return out
 
 
+REGION_TOLERANCE = 0.2  # seconds around a region within which its words may be timed
+
+
 def word_count(segments: list[dict]) -> int:
-    return sum(len(s["words"]) or len(s["text"].split()) for s in segments)
+    """Timed words, or the words of the text where there are no word times (WhisperX unaligned)."""
+    return sum(len(s.get("words") or []) or len(s["text"].split()) for s in segments)
+
+
+def _middle(item: dict) -> float:
+    return (item["start"] + item["end"]) / 2
 
 
 def _words_in(segments: list[dict], start: float, end: float) -> int:
-    return sum(1 for s in segments for w in s["words"] if start <= (w["start"] + w["end"]) / 2 <= end)
+    return sum(1 for s in segments for w in s["words"] if start <= _middle(w) <= end)
 
 
 def _without(segments: list[dict], spans: list[tuple[float, float]]) -> list[dict]:
     """The segments less their words inside the spans (segments left empty go)."""
     out = []
     for seg in segments:
-        words = [w for w in seg["words"] if not any(s <= (w["start"] + w["end"]) / 2 <= e for s, e in spans)]
+        words = [w for w in seg["words"] if not any(s <= _middle(w) <= e for s, e in spans)]
         if len(words) == len(seg["words"]):
             out.append(seg)
         elif words:
@@ -240,7 +248,7 @@ def _without(segments: list[dict], spans: list[tuple[float, float]]) -> list[dic
 def _holes(segments: list[dict], start: float, end: float) -> float:
     """The longest stretch of a region with no word in it (seconds)."""
     spans = sorted((w["start"], w["end"]) for s in segments for w in s["words"]
-                   if start <= (w["start"] + w["end"]) / 2 <= end)
+                   if start <= _middle(w) <= end)
     edges = [start] + [t for span in spans for t in span] + [end]
     return max(edges[i + 1] - edges[i] for i in range(0, len(edges) - 1, 2))
 
@@ -251,12 +259,12 @@ def short_regions(windows: list[Window], decoded: list[list[dict]], settings: di
     language and the speaker) predicts, or a stretch of coverage_max_hole seconds with no word.
     When a window holds two voices, or speech after a pause, the batched decoder may end early and
     skip whole sentences: this finds them."""
-    tolerance = 0.2
     rates, counts = [], []
     for index, (window, segments) in enumerate(zip(windows, decoded)):
         for start, end in window.pieces:
-            found = _words_in(segments, start - tolerance, end + tolerance)
-            counts.append((index, (start, end), found, _holes(segments, start - tolerance, end + tolerance)))
+            low, high = start - REGION_TOLERANCE, end + REGION_TOLERANCE
+            counts.append((index, (start, end), _words_in(segments, low, high), _holes(segments, low, high)))
+            found = counts[-1][2]
             if end - start >= 1.0:
                 rates.append(found / (end - start))
     if not rates:
@@ -293,7 +301,7 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
         pieces = [Window(s, e, [(s, e)]) for _, (s, e) in short]
         again = decode_windows(model, audio_path, pieces, settings, language, hotwords)
         for (index, region), segments in zip(short, again):
-            before = _words_in(decoded[index], region[0] - 0.2, region[1] + 0.2)
+            before = _words_in(decoded[index], region[0] - REGION_TOLERANCE, region[1] + REGION_TOLERANCE)
             if word_count(segments) > before:
                 decoded[index] = _without(decoded[index], [region]) + segments
                 redecoded.append({"start": round(region[0], 3), "end": round(region[1], 3),
@@ -363,24 +371,24 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
     if language is None and model.model.model.is_multilingual:
         language, probability = detect_language(model.model, job_path / "audio.wav", vad["regions"])
     audio = whisperx.load_audio(str(job_path / "audio.wav"))
+    batch = int(settings.get("batch_size") or 8)
     result = model.transcribe(  # chunk_size ~0: WhisperX joins nothing more, the chunks are made above
-        audio, batch_size=int(settings.get("batch_size") or 8), chunk_size=1e-3, language=language,
+        audio, batch_size=batch, chunk_size=1e-3, language=language,
         progress_callback=lambda pct: print(f"progress: {pct / 100:.0%}", file=sys.stderr, flush=True))
     language = result["language"]
     redecoded = []
     short = short_windows(windows, result["segments"], settings)
     if short:  # decode the windows that fell short again, region by region
         regions[:] = [piece for index in short for piece in windows[index].pieces]
-        again = model.transcribe(audio, batch_size=int(settings.get("batch_size") or 8), chunk_size=1e-3,
-                                 language=language)["segments"]
+        again = model.transcribe(audio, batch_size=batch, chunk_size=1e-3, language=language)["segments"]
         for index in short:
             window = windows[index]
             before = [s for s in result["segments"] if _within(s, window.start, window.end)]
             after = [s for s in again if _within(s, window.start, window.end)]
-            if _text_words(after) > _text_words(before):
+            if word_count(after) > word_count(before):
                 result["segments"] = [s for s in result["segments"] if s not in before] + after
                 redecoded.append({"start": round(window.start, 3), "end": round(window.end, 3),
-                                  "words_before": _text_words(before), "words_after": _text_words(after)})
+                                  "words_before": word_count(before), "words_after": word_count(after)})
         result["segments"].sort(key=lambda s: s["start"])
     decoding = {"windows": len(windows), "redecoded": redecoded}
     segments = [{"start": s["start"], "end": s["end"], "text": s["text"], "words": []} for s in result["segments"]]
@@ -399,18 +407,14 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
 
 
 def _within(segment: dict, start: float, end: float) -> bool:
-    return start - 0.2 <= (segment["start"] + segment["end"]) / 2 <= end + 0.2
-
-
-def _text_words(segments: list[dict]) -> int:
-    return sum(len(s["text"].split()) for s in segments)
+    return start - REGION_TOLERANCE <= _middle(segment) <= end + REGION_TOLERANCE
 
 
 def short_windows(windows: list[Window], segments: list[dict], settings: dict) -> list[int]:
     """Windows of several regions whose text falls short of their speech: fewer words than
     coverage_ratio of the job's median words per second of speech predicts (WhisperX gives no word
     times before alignment, so the whole window's text is what can be counted)."""
-    counts = [(i, _text_words([s for s in segments if _within(s, w.start, w.end)]), w.speech)
+    counts = [(i, word_count([s for s in segments if _within(s, w.start, w.end)]), w.speech)
               for i, w in enumerate(windows)]
     rates = sorted(words / speech for _, words, speech in counts if speech >= 1.0)
     if not rates:

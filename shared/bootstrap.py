@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared import cache_models, config, hardware, hub_cache, media, model_catalog
+from shared import cache_models, config, files, hardware, hub_cache, media, model_catalog
 from shared.environment_manager import EnvironmentManager
 from shared.errors import UserError, run_cli
 
@@ -127,7 +127,7 @@ def build_venv(name: str, spec: dict, manager: EnvironmentManager, report: Repor
             raise UserError(f"building the '{name}' venv failed ({cmd[2] if cmd[1] == '-m' else cmd[0]}): "
                             f"see {config.display_path(report.log_path)}, fix the cause, and re-run ./bootstrap.sh")
     check_venv(name, spec, manager, report)
-    config.write_json_atomic(venv_path / STAMP_NAME, _wanted_stamp(requirements))
+    files.write_json_atomic(venv_path / STAMP_NAME, _wanted_stamp(requirements))
     report.say(f"  built '{name}' in {time.monotonic() - started:.0f} s")
 
 

@@ -46,18 +46,10 @@ def load_json(path: Path) -> Any:
         raise UserError(f"{display_path(path)} is missing: restore it from git (git checkout -- {display_path(path)})")
     except json.JSONDecodeError as exc:
         raise UserError(f"{display_path(path)} is not valid JSON (line {exc.lineno}): fix or restore it")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write through a temporary file and a rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    except UnicodeDecodeError:
+        raise UserError(f"{display_path(path)} is not UTF-8 text: fix or restore it")
+    except IsADirectoryError:
+        raise UserError(f"{display_path(path)} is a directory, not a JSON file: move it aside")
 
 
 def display_path(path: Path) -> str:

@@ -10,13 +10,12 @@ variables at import time, which is why they are set here and not inside the stag
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from shared import config, hardware
+from shared import config, hardware, processes
 from shared.errors import MissingVenvError, UserError
 
 # Variables a stage must not inherit from the caller's shell: they would point it at another venv
@@ -24,16 +23,6 @@ from shared.errors import MissingVenvError, UserError
 _SCRUBBED = ("VIRTUAL_ENV", "PYTHONHOME", "CONDA_PREFIX", "PYTHONSTARTUP")
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS")
-
-
-def _die_with_parent() -> None:
-    """Linux: a stage is killed when the run that started it dies, even by SIGKILL, so no orphan
-    keeps writing into a job that the next run resumes."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class EnvironmentManager:
@@ -150,7 +139,8 @@ class EnvironmentManager:
             log.write(f"$ {' '.join(cmd)}\n".encode())
             log.flush()
             proc = subprocess.Popen(cmd, env=env, cwd=config.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                    stdin=subprocess.DEVNULL, preexec_fn=processes.die_with_parent,
+                                    start_new_session=True)
             try:
                 while True:
                     try:
@@ -160,9 +150,8 @@ class EnvironmentManager:
                             raise
                         on_poll()
             finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+                if proc.poll() is None:  # we were interrupted: the stage and its tools stop with us
+                    processes.stop_group(proc)
 
 
 def main() -> int:

@@ -79,6 +79,10 @@ def parse(path: Path) -> Glossary:
         raise UserError(f"glossary not found: {path}")
     except UnicodeDecodeError:
         raise UserError(f"glossary {path} is not UTF-8 text: save it as UTF-8")
+    except IsADirectoryError:
+        raise UserError(f"glossary {path} is a directory: give the path of a .tsv file")
+    except PermissionError:
+        raise UserError(f"glossary {path} cannot be read (permission denied): make it readable")
     header: list[str] | None = None
     glossary = Glossary()
     for number, line in enumerate(lines, 1):

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 
-from shared import config, model_catalog
+from shared import config, files, model_catalog
 
 SCHEMA_VERSION = 1
 # Engines whose stage code exists. A preferred engine without it (mlx on Apple Silicon) is recorded
@@ -214,7 +214,7 @@ def _previous_cache_base() -> str | None:
 
 def write(cache_dir: str | None = None) -> dict:
     hardware = build(cache_dir)
-    config.write_json_atomic(config.HARDWARE_CACHE_PATH, hardware)
+    files.write_json_atomic(config.HARDWARE_CACHE_PATH, hardware)
     return hardware
 
 

@@ -23,6 +23,8 @@ import os
 import shutil
 from pathlib import Path
 
+from shared.files import write_text_atomic
+
 CHUNK = 2**20
 
 
@@ -45,12 +47,6 @@ def resolve_snapshot(hub_cache: Path, repo_id: str, revision: str = "main") -> P
     commit = ref.read_text().strip() if ref.is_file() else revision
     snapshot = root / "snapshots" / commit
     return snapshot if snapshot.is_dir() else None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def sha256_of(path: Path) -> str:
@@ -135,7 +131,7 @@ def register_embedded(hub_cache: Path, repo_id: str, commit: str, files: dict, s
     (root / "refs").mkdir(parents=True, exist_ok=True)
     current = resolve_snapshot(hub_cache, repo_id, "main")
     if current is None or current.name != commit:
-        _write_atomic(root / "refs" / "main", commit)
+        write_text_atomic(root / "refs" / "main", commit)
     return snapshot, "registered" if todo else "present"
 
 

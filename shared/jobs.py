@@ -20,11 +20,6 @@ from shared.errors import UserError
 
 OUT_DIR_ENV = "SUBTITLER_OUT_DIR"
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-STAGE_OUTPUTS = {
-    "demux": ["audio.wav"],
-    "vad": ["vad.json"],
-    "asr": ["transcript.json"],
-}
 
 
 def out_dir() -> Path:
@@ -77,18 +72,32 @@ def new_job_dir(media: Path, requested_id: str | None = None) -> tuple[str, Path
 
 
 def load_job(path: Path) -> dict:
-    return config.load_json(path / "job.json")
+    """job.json, checked against its declared shape (shared/schema.Job)."""
+    from shared import pipeline, schema
+
+    fix = f"prepare the job again with ./prepare-job.sh (or restore {path.name}/job.json)"
+    if not (path / "job.json").is_file():
+        raise UserError(f"{config.display_path(path)} has no job.json: {fix}")
+    try:
+        job = config.load_json(path / "job.json")
+    except UserError as exc:
+        raise UserError(f"{exc} ({fix})")
+    schema.check(job, schema.Job, config.display_path(path / "job.json"), schema.JOB_REQUIRED, fix)
+    if job["workflow"] not in pipeline.WORKFLOWS or any(s not in pipeline.STAGE_IO for s in job["stages"]):
+        raise UserError(f"{config.display_path(path / 'job.json')} is damaged (unknown workflow or stage): {fix}")
+    return job
 
 
 # Manifests of the stages that write subtitle files, in the order their tracks are listed.
 SUBTITLE_MANIFESTS = ("translated_subtitles.json", "subtitles.json")
 
 
-def subtitle_tracks(job_path: Path) -> list[dict]:
-    """Every subtitle track the job has made: translations (targets) first, then the source."""
+def subtitle_tracks(job_path: Path, manifests: set[str] | None = None) -> list[dict]:
+    """Every subtitle track the job has made (or those of the manifests named): translations
+    (targets) first, then the source."""
     tracks = []
     for name in SUBTITLE_MANIFESTS:
-        if (job_path / name).exists():
+        if (job_path / name).exists() and (manifests is None or name in manifests):
             tracks += config.load_json(job_path / name).get("tracks", [])
     return tracks
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+from shared import files, processes
 from shared.errors import UserError
 
 
@@ -23,6 +25,19 @@ def tool(name: str) -> str:
     if path is None:
         raise UserError(f"{name} not found: install FFmpeg ({INSTALL_FFMPEG}) and run the command again")
     return path
+
+
+def ffmpeg_to(output: Path, args: list[str], failure: str) -> None:
+    """Run ffmpeg with `args` (inputs and options) writing `output` through a temporary file, as a
+    child that dies with this process. On failure its log goes to stderr (the stage log) and a
+    one-line error: the file-system fault it hit, or `failure`."""
+    with files.atomic_path(output) as tmp:
+        result = subprocess.run([tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+                                 *args, str(tmp)], capture_output=True, text=True,
+                                preexec_fn=processes.die_with_parent, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            sys.stderr.write(result.stderr)
+            raise files.ffmpeg_error(result.stderr, output) or UserError(failure)
 
 
 def probe(path: Path) -> dict:

@@ -27,7 +27,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from shared import config, hub_cache, model_catalog
+from shared import config, files, hub_cache, model_catalog
 from shared.errors import UserError
 from shared.model_catalog import Model
 
@@ -292,6 +292,36 @@ def verify(model: Model) -> list[str]:
     return problems
 
 
+def check_intact(model: Model) -> None:
+    """Before a run uses a cached model: each file still matches the checksum it was published with,
+    else a one-line error that names the repair. A file is hashed when its size, modification time
+    or inode differ from those recorded at its last good check (the first run after a fetch, or
+    after anything wrote to it), so an unchanged cache costs a stat per file."""
+    record = model_catalog.read_record(model.repo)
+    if record is None:
+        return
+    snapshot = hub_cache.resolve_snapshot(model_catalog.hub_dir(), model.repo, record["commit"])
+    stamps, changed = dict(record.get("verified") or {}), False
+    for name, meta in record["files"].items():
+        try:
+            stat = (snapshot / name).stat() if snapshot else None
+        except OSError:
+            stat = None
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino] if stat else None
+        if stamp and stamps.get(name) == stamp:
+            continue
+        if stat is None or stat.st_size != meta["size"] or not file_checksum_ok(snapshot / name, meta["etag"]):
+            problem = "missing" if stat is None else "does not match its published checksum"
+            raise UserError(f"model {model.repo} ({model.key}) is damaged ({name} {problem}): run "
+                            f"./cache-models.sh --verify --repair --model {model.key}")
+        stamps[name], changed = stamp, True
+    if changed:
+        try:
+            model_catalog.write_record(model.repo, {**record, "verified": stamps})
+        except OSError:
+            pass  # a read-only cache: checked again next time
+
+
 def drop_files(model: Model, names: list[str]) -> None:
     """Delete cached files (their blobs and snapshot links) so the next fetch downloads them again."""
     record = model_catalog.read_record(model.repo)
@@ -383,16 +413,13 @@ def export_bundle(models: list[Model], bundle: Path) -> dict:
             manifest["punkt_tab"][name] = {"size": item.stat().st_size,
                                            "etag": hashlib.sha256(item.read_bytes()).hexdigest()}
             entries.append((item, f"nltk/punkt_tab/{name}"))
-    bundle.parent.mkdir(parents=True, exist_ok=True)
-    tmp = bundle.with_name(f".{bundle.name}.tmp")
-    with tarfile.open(tmp, "w") as tar:
+    with files.atomic_path(bundle) as tmp, tarfile.open(tmp, "w") as tar:
         data = json.dumps(manifest, indent=2).encode()
         info = tarfile.TarInfo("manifest.json")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
         for source, arcname in entries:
             tar.add(os.path.realpath(source), arcname=arcname, recursive=False)
-    os.replace(tmp, bundle)
     return manifest
 
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared import config, hub_cache
+from shared import config, files, hub_cache
 from shared.errors import ModelNotCachedError, UserError
 
 # A planning figure for time estimates: a home connection, not a data centre.
@@ -125,7 +125,7 @@ def read_record(repo: str) -> dict | None:
 
 
 def write_record(repo: str, record: dict) -> None:
-    config.write_json_atomic(record_path(repo), record)
+    files.write_json_atomic(record_path(repo), record)
 
 
 def snapshot(model: Model) -> Path | None:

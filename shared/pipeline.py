@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from shared import config, glossary, hardware, jobs, model_catalog, translation
+from shared import (config, files, glossary, hardware, jobs, model_cache, model_catalog, processes, schema,
+                    translation)
 from shared.environment_manager import EnvironmentManager
 from shared.errors import ModelNotCachedError, UserError, run_cli
 
@@ -80,16 +81,37 @@ def _fingerprint(job: dict, job_path: Path, stage: str) -> str:
 
 
 class Status:
-    def __init__(self, job_path: Path):
+    """status.json: each stage's last run. A damaged one (not JSON, not the declared shape) is moved
+    aside with a note and rebuilt from the outputs present: a stage whose outputs are all there,
+    after stages that were rebuilt so, counts as done (outputs are only ever renamed into place
+    whole), with the fingerprint of now."""
+
+    def __init__(self, job_path: Path, job: dict | None = None):
         self.path = job_path / "status.json"
-        self.data = config.load_json(self.path) if self.path.exists() else {"stages": {}}
+        self.data = {"stages": {}}
+        if self.path.exists() or self.path.is_symlink():
+            try:
+                self.data = schema.check(config.load_json(self.path), schema.Status, "status.json")
+            except UserError as exc:
+                self._rebuild(job_path, job, str(exc))
+
+    def _rebuild(self, job_path: Path, job: dict | None, why: str) -> None:
+        aside = self.path.with_name(f"status.json.damaged-{_dt.datetime.now():%Y%m%d-%H%M%S}")
+        os.replace(self.path, aside)
+        print(f"note: {why}; moved aside to {aside.name} and rebuilt from the outputs present", file=sys.stderr)
+        for stage in (job or {}).get("stages", []):
+            if not STAGE_IO[stage][1] or not _outputs_present(job_path, stage):
+                break
+            self.data["stages"][stage] = {"state": "done", "finished": _now(), "seconds": None,
+                                          "fingerprint": _fingerprint(job, job_path, stage), "rebuilt": True}
+        files.write_json_atomic(self.path, self.data)
 
     def stage(self, name: str) -> dict:
         return self.data["stages"].get(name, {})
 
     def update(self, name: str, **fields) -> None:
         self.data["stages"].setdefault(name, {}).update(fields)
-        config.write_json_atomic(self.path, self.data)
+        files.write_json_atomic(self.path, self.data)
 
 
 def _outputs_present(job_path: Path, stage: str) -> bool:
@@ -107,14 +129,43 @@ def _acquire_lock(job_path: Path, job_id: str):
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        raise UserError(f"job '{job_id}' is already running (pid {holder}): wait for it, or stop that run first")
+        handle.close()
+        raise UserError(f"job '{job_id}' is already running ({_holder(job_path)}): wait for it, "
+                        "or stop that run first")
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
+    # Only a killed run leaves temporary files, and no writer is alive while we hold the lock.
+    for folder in (job_path, job_path / "subtitles"):
+        files.remove_stale(folder)
     return handle
+
+
+def _holder(job_path: Path) -> str:
+    """'pid N' of the run holding the job, when the lock file names a live run-pipeline process
+    (the holder writes its pid just after it takes the lock, so a reader may still see the one
+    before); else 'another process'."""
+    try:
+        pid = int((job_path / ".lock").read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes() if Path("/proc").is_dir() else b"shared.pipeline"
+    except (OSError, ValueError):
+        return "another process"
+    return f"pid {pid}" if b"shared.pipeline" in command else "another process"
+
+
+def _locked(job_path: Path) -> bool:
+    """Whether a live run holds the job (the kernel drops the lock when its holder dies)."""
+    try:
+        with open(job_path / ".lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
 
 
 # Which setting of a stage names the model it loads.
@@ -132,6 +183,9 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
             settings = stage_settings(job, stage)
             try:
                 model_catalog.require(settings[setting], stage)
+                model = model_catalog.find(settings[setting], stage)
+                if model is not None:
+                    model_cache.check_intact(model)
             except ModelNotCachedError as missing:
                 substitute = model_catalog.embedded_fallback(stage, job["source_language"].partition("-")[0])
                 if not (fallback or settings.get("fallback_model")) or substitute is None:
@@ -139,12 +193,13 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
                 print(f"note: {missing}; this run uses the embedded {substitute.key} instead (fallback)", flush=True)
                 job.setdefault("overrides", {}).setdefault(stage, {})[setting] = substitute.key
                 job.setdefault("fallbacks", {})[stage] = {"wanted": settings[setting], "used": substitute.key}
-                config.write_json_atomic(job_path / "job.json", job)
+                files.write_json_atomic(job_path / "job.json", job)
     if "translate" in stages:
         settings = stage_settings(job, "translate")
         for target in job["target_languages"]:
             model = translation.route(job["source_language"], target, settings.get("model"))
             model_catalog.require(model.key, "translate")
+            model_cache.check_intact(model)
             if settings.get("backend") == "ctranslate2" and model.convert and model_catalog.converted(model) is None:
                 raise UserError(f"model {model.repo} ({model.key}) has no CTranslate2 conversion: run "
                                 f"{model_catalog.fetch_command(model)} (converts after download), or use "
@@ -155,25 +210,44 @@ def _now() -> str:
     return _dt.datetime.now().isoformat(timespec="seconds")
 
 
+def stage_states(job: dict, job_path: Path, status: Status) -> dict[str, str]:
+    """What each stage's result is worth now: done, stale, failed, interrupted (marked running, but
+    no live run holds the job), running, or pending. Downstream of a stage that is not done, no
+    result is current: a done stage there is stale."""
+    held = _locked(job_path)
+    states, upstream_done = {}, True
+    for stage in job["stages"]:
+        state = status.stage(stage).get("state", "pending")
+        if state == "running" and not held:
+            state = "interrupted"
+        elif state == "done" and not (upstream_done and _is_fresh(job, job_path, status, stage)):
+            state = "stale"
+        upstream_done = upstream_done and state == "done"
+        states[stage] = state
+    return states
+
+
 def show_status(job: dict, job_path: Path, as_json: bool) -> int:
-    status = Status(job_path)
+    status = Status(job_path, job)
+    states = stage_states(job, job_path, status)
     rows = []
     for stage in job["stages"]:
         record = status.stage(stage)
-        state = record.get("state", "pending")
-        if state == "done" and not _is_fresh(job, job_path, status, stage):
-            state = "stale"
-        rows.append({"stage": stage, "state": state, "seconds": record.get("seconds"),
-                     "finished": record.get("finished")})
+        rows.append({"stage": stage, "state": states[stage], "seconds": record.get("seconds"),
+                     "finished": record.get("finished"), "warnings": record.get("warnings", [])})
+    current = outputs(job_path, {s for s, state in states.items() if state == "done"})
     if as_json:
         print(json.dumps({"job_id": job["job_id"], "workflow": job["workflow"], "stages": rows,
-                          "outputs": outputs(job_path)}, indent=2))
+                          "outputs": current}, indent=2))
         return 0
     print(f"job {job['job_id']} ({job['workflow']}, {Path(job['media']).name})")
     for row in rows:
         took = f"{row['seconds']:.1f} s" if row["seconds"] is not None else ""
         print(f"  {row['stage']:<22} {row['state']:<12} {took}")
-    show_outputs(job_path)
+        for warning in row["warnings"]:
+            print(f"    warning: {warning}")
+    for path in current:
+        print(f"  -> {path}")
     return 0
 
 
@@ -184,7 +258,10 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
             raise UserError(f"'{name}' is not a stage of the {job['workflow']} workflow ({', '.join(stages)})")
     check_workflow_available(job["workflow"])
     lock = _acquire_lock(job_path, job["job_id"])
-    status = Status(job_path)
+    if args.allow_partial_media and not stage_settings(job, "demux").get("allow_partial_media"):
+        job.setdefault("overrides", {}).setdefault("demux", {})["allow_partial_media"] = True
+        files.write_json_atomic(job_path / "job.json", job)
+    status = Status(job_path, job)
     manager = EnvironmentManager()
     forced_from = stages.index(args.from_stage) if args.from_stage else (0 if args.force else None)
     selected = [args.only] if args.only else stages
@@ -199,7 +276,7 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
             stale_upstream = True
     if not todo:
         print(f"Job {job['job_id']} is complete: nothing to do (--force runs it again).")
-        show_outputs(job_path)
+        show_outputs(job, job_path)
         return 0
     for stage in todo:
         manager.python_for(manager.venv_for(stage, stage_settings(job, stage).get("engine")))
@@ -216,33 +293,50 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
         status.update(stage, state="running", started=_now(), finished=None, seconds=None,
                       venv=manager.venv_for(stage, engine), **({"engine": engine} if engine else {}))
         log_path = log_dir / f"{stage}.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
         progress = _ProgressLine(label, log_path, started) if sys.stdout.isatty() else None
-        code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_path,
-                                 allow_download=args.allow_download, on_poll=progress)
+        try:
+            code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_path,
+                                     allow_download=args.allow_download, on_poll=progress)
+        except KeyboardInterrupt:  # the stage and its tools were stopped with us
+            status.update(stage, state="interrupted", finished=_now(), seconds=round(time.monotonic() - started, 2))
+            raise
         seconds = round(time.monotonic() - started, 2)
+        warnings = _warnings(log_path, log_start)
         if code != 0:
-            status.update(stage, state="failed", finished=_now(), seconds=seconds, exit_code=code)
+            status.update(stage, state="failed", finished=_now(), seconds=seconds, exit_code=code, warnings=warnings)
             print(f"\r{label} failed\x1b[K" if progress else " failed")
-            reason = _last_error(log_dir / f"{stage}.log")
-            raise UserError(f"stage {stage} failed: {reason} (log: {config.display_path(log_dir / f'{stage}.log')})")
-        status.update(stage, state="done", finished=_now(), seconds=seconds,
+            signal_name = processes.signal_name(code)
+            reason = (f"killed by {signal_name}" + (" (out of memory?)" if signal_name == "SIGKILL" else "")
+                      if signal_name else _last_error(log_path, log_start))
+            raise UserError(f"stage {stage} failed: {reason} (log: {config.display_path(log_path)})")
+        status.update(stage, state="done", finished=_now(), seconds=seconds, warnings=warnings,
                       fingerprint=_fingerprint(job, job_path, stage))
         print(f"\r{label} done ({seconds:.1f} s)\x1b[K" if progress else f" done ({seconds:.1f} s)")
-    show_outputs(job_path)
+        for warning in warnings:
+            print(f"  warning: {warning}")
+    show_outputs(job, job_path)
     lock.close()
     return 0
 
 
-def outputs(job_path: Path) -> list[str]:
-    """What the user came for: subtitle files, then the muxed video."""
-    files = [job_path / t[fmt] for t in jobs.subtitle_tracks(job_path) for fmt in ("srt", "vtt") if fmt in t]
-    if (job_path / "mux.json").exists():
-        files.append(job_path / config.load_json(job_path / "mux.json")["output"])
-    return [config.display_path(f) for f in files if f.exists()]
+# The stages whose manifests list the files a user came for.
+OUTPUT_MANIFESTS = {"subtitles": "subtitles.json", "translated_subtitles": "translated_subtitles.json",
+                    "mux": "mux.json"}
 
 
-def show_outputs(job_path: Path) -> None:
-    for path in outputs(job_path):
+def outputs(job_path: Path, done: set[str]) -> list[str]:
+    """What the user came for, from the stages whose results are current: subtitle files
+    (translations first), then the muxed video."""
+    manifests = {OUTPUT_MANIFESTS[s] for s in done if s in OUTPUT_MANIFESTS}
+    found = [job_path / t[fmt] for t in jobs.subtitle_tracks(job_path, manifests) for fmt in ("srt", "vtt") if fmt in t]
+    if "mux.json" in manifests and (job_path / "mux.json").exists():
+        found.append(job_path / config.load_json(job_path / "mux.json")["output"])
+    return [config.display_path(f) for f in found if f.exists()]
+
+
+def show_outputs(job: dict, job_path: Path) -> None:
+    for path in outputs(job_path, set(job["stages"])):
         print(f"  -> {path}")
 
 
@@ -266,9 +360,26 @@ class _ProgressLine:
         print(f"\r{self.label}{percent} ({time.monotonic() - self.started:.0f} s)\x1b[K", end="", flush=True)
 
 
-def _last_error(log: Path) -> str:
+def _log_lines(log: Path, start: int = 0) -> list[str]:
+    """The non-empty lines a stage wrote to its log from byte `start` on (this run's part)."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(start)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _warnings(log: Path, start: int = 0) -> list[str]:
+    """What the stage flagged for the user (`warning: ...` lines): shown on the terminal and kept
+    in status.json."""
+    return [line.split("warning:", 1)[1].strip() for line in _log_lines(log, start) if line.startswith("warning:")]
+
+
+def _last_error(log: Path, start: int = 0) -> str:
     """The stage's own one-line error if it printed one, else its last line."""
-    lines = [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()] if log.exists() else []
+    lines = _log_lines(log, start)
     for line in reversed(lines):
         if line.startswith("error:") or ": error:" in line:
             return line.split("error:", 1)[1].strip()
@@ -289,6 +400,8 @@ def main() -> int:
     parser.add_argument("--force", action="store_true", help="re-run every stage")
     parser.add_argument("--allow-download", action="store_true",
                         help="let stages download missing models (otherwise the hub stays offline)")
+    parser.add_argument("--allow-partial-media", action="store_true",
+                        help="subtitle what can be decoded of a truncated or damaged media file (recorded in the job)")
     parser.add_argument("--fallback-model", action="store_true",
                         help="when the job's Whisper model is not cached, use the best embedded one (and say so) "
                              "instead of stopping")

@@ -12,7 +12,7 @@ import datetime as _dt
 import shutil
 from pathlib import Path
 
-from shared import config, glossary, jobs, languages, media, model_catalog, pipeline, translation
+from shared import config, files, glossary, jobs, languages, media, model_catalog, pipeline, translation
 from shared.errors import UserError, run_cli
 
 
@@ -52,13 +52,15 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError("-s auto is for the transcribe workflow: name the spoken language to translate it")
     source = languages.normalize(args.source, allow_auto=True)
     targets = [languages.normalize(t) for t in args.target.split(",") if t.strip()]
+    example = "hi" if source.partition("-")[0] == "en" else "en"
     if args.workflow in ("translate", "subtitle") and not targets:
-        raise UserError(f"the {args.workflow} workflow needs target languages: add -t en (or -t en,ta,...)")
+        raise UserError(f"the {args.workflow} workflow needs target languages: add -t {example} "
+                        f"(or -t {example},ta,...)")
     if args.workflow == "transcribe" and targets:
         raise UserError("the transcribe workflow has no targets: drop -t, or use --workflow translate")
     if source in targets and len(set(targets)) == 1:
         raise UserError(f"-t {source} is the spoken language itself: its subtitles are made by "
-                        f"--workflow transcribe; for a translation name another target (e.g. -t en)")
+                        f"--workflow transcribe; for a translation name another target (e.g. -t {example})")
     targets = list(dict.fromkeys(t for t in targets if t != source))
     start = media.parse_time(args.start) if args.start else 0.0
     end = media.parse_time(args.end) if args.end else None
@@ -108,7 +110,7 @@ def main() -> int:
     job["stages"] = pipeline.WORKFLOWS[job["workflow"]]
     if args.glossary:
         shutil.copyfile(Path(args.glossary).expanduser(), path / glossary.JOB_FILE)
-    config.write_json_atomic(path / "job.json", job)
+    files.write_json_atomic(path / "job.json", job)
     clip = ""
     if args.start or args.end:
         clip = f", clip {args.start or '0'}-{args.end or 'end'}"

@@ -3,10 +3,9 @@ temporary file and a rename, so a reader never finds half a subtitle file."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from shared import jobs
+from shared import files, jobs
 from shared.subtitle_rules import Cue, Rules, build_cues
 
 FORMATS = {"srt": "srt", "vtt": "vtt"}
@@ -19,10 +18,8 @@ def write(cues: list[Cue], path: Path, fmt: str) -> Path:
     for cue in cues:
         subs.append(pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000),
                                      text=r"\N".join(cue.lines)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    subs.save(str(tmp), encoding="utf-8", format_=FORMATS[fmt])
-    os.replace(tmp, path)
+    with files.atomic_path(path) as tmp:
+        subs.save(str(tmp), encoding="utf-8", format_=FORMATS[fmt])
     return path
 
 

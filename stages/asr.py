@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 
 from shared import config, glossary, model_catalog
 from shared.errors import UserError, run_cli
-from stages._common import stage_args, write_json
+from shared.files import write_json_atomic
+from stages._common import stage_args
 
 
 def load_model(settings: dict):
@@ -55,12 +56,23 @@ def load_model(settings: dict):
                             compute_type=settings.get("compute_type", "int8"),
                             cpu_threads=int(settings.get("threads") or 0))
     except (RuntimeError, ValueError) as exc:
-        raise UserError(f"cannot load Whisper model '{name}' from {path}: {exc}")
+        raise UserError(f"cannot load Whisper model '{name}' from {path}: {damaged(exc)}")
+
+
+def damaged(exc: Exception) -> str:
+    """CTranslate2 reads a damaged header's version field as a number and blames a 'later version
+    of CTranslate2': say what is likelier."""
+    text = str(exc)
+    if "version" in text.lower() or "unsupported" in text.lower():
+        return (f"its model.bin is damaged or not a CTranslate2 model ({text}); for a cached model run "
+                "./cache-models.sh --verify --repair")
+    return text
 
 
 DETECTION_SECONDS = 30.0  # one Whisper window of speech decides the language
 SAMPLE_RATE = 16000  # the demux stage's WAV
 WHISPER_WINDOW = 30.0  # seconds Whisper hears at a time
+GAP_SECONDS = 0.5  # silence put between the speech pieces joined in one window
 
 
 def speech_sample(audio_path, regions: list[dict], seconds: float = DETECTION_SECONDS):
@@ -102,10 +114,15 @@ class Window:
         return sum(e - s for s, e in self.pieces)
 
 
-def pack(regions: list[dict], merge_up_to: float, max_gap: float = float("inf")) -> list[Window]:
+def pack(regions: list[dict], merge_up_to: float, max_gap: float = float("inf"),
+         joined_gap: float | None = None) -> list[Window]:
     """The regions as Whisper windows: neighbours joined while the window stays within merge_up_to
     seconds (0: never joined) and the pause between them is under max_gap; a region longer than
-    Whisper's window is cut into equal parts."""
+    Whisper's window is cut into equal parts.
+
+    What must fit in merge_up_to is what the decoder hears: the window's span, pauses and all (the
+    whisperx engine slices the audio so), or with joined_gap its speech pieces with joined_gap
+    seconds between them (the faster-whisper path joins them so)."""
     pieces = []
     for region in regions:
         start, end = float(region["start"]), float(region["end"])
@@ -113,8 +130,15 @@ def pack(regions: list[dict], merge_up_to: float, max_gap: float = float("inf"))
         step = (end - start) / parts
         pieces += [(start + i * step, start + (i + 1) * step) for i in range(parts)]
     out: list[Window] = []
+
+    def heard(window: Window, start: float, end: float) -> float:
+        """Seconds the decoder would hear with the piece joined to the window."""
+        if joined_gap is None:
+            return end - window.start
+        return window.speech + joined_gap * len(window.pieces) + (end - start)
+
     for start, end in pieces:
-        if out and end - out[-1].start <= merge_up_to and start - out[-1].end < max_gap:
+        if out and heard(out[-1], start, end) <= merge_up_to and start - out[-1].end < max_gap:
             out[-1].end = end
             out[-1].pieces.append((start, end))
         else:
@@ -171,7 +195,7 @@ def decode_windows(model, audio_path, windows: list[Window], settings: dict, lan
 
     pipeline = BatchedInferencePipeline(model)
     batch = max(1, int(settings.get("batch_size") or 8))
-    gap = np.zeros(int(float(settings.get("gap_seconds", 0.5)) * SAMPLE_RATE), dtype=np.float32)
+    gap = np.zeros(int(float(settings.get("gap_seconds", GAP_SECONDS)) * SAMPLE_RATE), dtype=np.float32)
     out: list[list[dict]] = []
     with wave.open(str(audio_path), "rb") as wav:
         for first in range(0, len(windows), batch):
@@ -288,13 +312,22 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
     language = language or "en"
     windows = pack(split_long(vad["regions"], audio_path),
                    min(float(settings.get("window_seconds", WHISPER_WINDOW)), WHISPER_WINDOW),
-                   float(settings.get("window_max_gap", float("inf"))))
+                   float(settings.get("window_max_gap", float("inf"))),
+                   joined_gap=float(settings.get("gap_seconds", GAP_SECONDS)))
     duration = max(vad["duration"], 0.001)
 
     def progress(window):
         print(f"progress: {min(1.0, window.end / duration):.0%}", file=sys.stderr, flush=True)
 
-    decoded = decode_windows(model, audio_path, windows, settings, language, hotwords, on_window=progress)
+    out, redecoded = decode_checked(model, audio_path, windows, settings, language, hotwords, progress)
+    return out, language, probability, {"windows": len(windows), "redecoded": redecoded}
+
+
+def decode_checked(model, audio_path, windows: list[Window], settings: dict, language: str,
+                   hotwords: str | None, on_window=None) -> tuple[list[dict], list[dict]]:
+    """The windows decoded in batches, then each region whose words fall short of its speech decoded
+    again on its own; returns the segments in time order and the record of what was decoded again."""
+    decoded = decode_windows(model, audio_path, windows, settings, language, hotwords, on_window=on_window)
     short = short_regions(windows, decoded, settings)
     redecoded = []
     if short:
@@ -306,8 +339,7 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
                 decoded[index] = _without(decoded[index], [region]) + segments
                 redecoded.append({"start": round(region[0], 3), "end": round(region[1], 3),
                                   "words_before": before, "words_after": word_count(segments)})
-    out = sorted((seg for segments in decoded for seg in segments), key=lambda s: s["start"])
-    return out, language, probability, {"windows": len(windows), "redecoded": redecoded}
+    return sorted((seg for segments in decoded for seg in segments), key=lambda s: s["start"]), redecoded
 
 
 def alignment_model(language: str | None):
@@ -366,7 +398,7 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
             asr_options={"beam_size": int(settings.get("beam_size", 5)), "hotwords": hotwords,
                          "condition_on_previous_text": bool(settings.get("condition_on_previous_text", False))})
     except (RuntimeError, ValueError) as exc:
-        raise UserError(f"cannot load Whisper model '{settings['model']}' from {path}: {exc}")
+        raise UserError(f"cannot load Whisper model '{settings['model']}' from {path}: {damaged(exc)}")
     probability = None
     if language is None and model.model.model.is_multilingual:
         language, probability = detect_language(model.model, job_path / "audio.wav", vad["regions"])
@@ -516,7 +548,11 @@ def main() -> int:
                            "probability": round(w["probability"], 3) if w.get("probability") is not None else None}
                           for w in seg["words"]],
             })
-    write_json(job_path / "transcript.json", transcript)
+    if not transcript["segments"]:
+        heard = "no speech" if not vad["regions"] else "speech-like sound but no words"
+        print(f"warning: no speech found ({heard} in {vad['duration']:.1f} s of audio): the subtitles "
+              "will be empty", flush=True)
+    write_json_atomic(job_path / "transcript.json", transcript)
     return 0
 
 

@@ -1,38 +1,64 @@
 """Demux: the job's audio as 16 kHz mono 16-bit WAV, cut to the clip, written by ffmpeg.
 
 `-ss` before `-i` seeks the input; since audio is decoded and re-encoded, the cut is sample-exact.
+
+A damaged file (a download cut short, a copy that stopped) may still carry its full length in its
+header while ffmpeg decodes only part of it, without an error. The decoded length is compared with
+what the container declares: a shortfall is a warning (on the terminal and in the status), and when
+most of the media is missing the stage refuses, unless the user asked for the part
+(--allow-partial-media).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import wave
 
 from shared import media
 from shared.errors import UserError, run_cli
-from stages._common import stage_args, temp_path
+from stages._common import stage_args
 
 
 def main() -> int:
-    job_path, job, _ = stage_args("demux")
+    job_path, job, settings = stage_args("demux")
     clip = job.get("clip") or {}
     out = job_path / "audio.wav"
-    tmp = temp_path(out)
-    cmd = [media.tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    args = []
     if clip.get("start"):
-        cmd += ["-ss", f"{clip['start']:.3f}"]
-    cmd += ["-i", job["media"]]
+        args += ["-ss", f"{clip['start']:.3f}"]
+    args += ["-i", job["media"]]
     if clip.get("end") is not None:
-        cmd += ["-t", f"{clip['end'] - (clip.get('start') or 0):.3f}"]
-    cmd += ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", str(tmp)]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        sys.stderr.write(result.stderr)
-        raise UserError(f"ffmpeg could not extract audio from {job['media']}")
-    os.replace(tmp, out)
+        args += ["-t", f"{clip['end'] - (clip.get('start') or 0):.3f}"]
+    args += ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le"]
+    media.ffmpeg_to(out, args, f"ffmpeg could not extract audio from {job['media']}")
+    check_length(job, out, settings)
     return 0
+
+
+SHORTFALL_WARN = 0.02  # of the expected length (and at least a second): said
+SHORTFALL_REFUSE = 0.5  # of the expected length missing: refused unless allowed
+
+
+def check_length(job: dict, wav_path, settings: dict) -> None:
+    """Compare the decoded audio's length with the container's declared one (cut to the clip)."""
+    declared = float((job.get("media_info") or {}).get("duration") or 0.0)
+    if declared <= 0:
+        return  # a stream without a declared length: nothing to compare
+    clip = job.get("clip") or {}
+    start = float(clip.get("start") or 0.0)
+    end = min(declared, float(clip["end"])) if clip.get("end") is not None else declared
+    expected = end - start
+    with wave.open(str(wav_path), "rb") as wav:
+        decoded = wav.getnframes() / wav.getframerate()
+    missing = expected - decoded
+    if expected <= 0 or missing <= max(1.0, SHORTFALL_WARN * expected):
+        return
+    what = (f"only {decoded:.1f} s of audio could be decoded of the {expected:.1f} s the media declares "
+            f"({job['media']}): the file looks truncated or damaged")
+    if missing > SHORTFALL_REFUSE * expected and not settings.get("allow_partial_media"):
+        wav_path.unlink()
+        raise UserError(f"{what}; get a complete copy, or run again with --allow-partial-media to "
+                        "subtitle the part that is there")
+    print(f"warning: {what}; subtitles stop at {start + decoded:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from shared import files
+
 REPORTED_VARS = (
     "SUBTITLER_VENV", "SUBTITLER_CACHE_DIR", "SUBTITLER_THREADS", "SUBTITLER_ALLOW_DOWNLOAD", "VIRTUAL_ENV",
     "HF_HOME", "HF_HUB_CACHE", "TRANSFORMERS_CACHE", "TORCH_HOME", "MLX_CACHE_DIR",
@@ -63,10 +65,7 @@ def main() -> int:
     data = report(args.imports)
     text = json.dumps(data, indent=2)
     if args.output:
-        out = Path(args.output)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, out)
+        files.write_text_atomic(Path(args.output), text + "\n")
     else:
         print(text)
     failed = [name for name, result in data["imports"].items() if not result["ok"]]

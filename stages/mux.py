@@ -8,14 +8,12 @@ is the default. The file lands beside the subtitles: subtitles/<media-stem>.subt
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from shared import jobs, languages, media
 from shared.errors import UserError, run_cli
-from stages._common import stage_args, temp_path, write_json
+from shared.files import write_json_atomic
+from stages._common import stage_args
 
 MP4_FAMILY = {".mp4", ".m4v", ".mov"}
 
@@ -27,8 +25,9 @@ def container_for(source: Path, has_video: bool) -> tuple[str, str]:
     return (".mkv" if has_video else ".mka"), "srt"
 
 
-def mux_command(source: Path, tracks: list[dict], job_path: Path, output: Path, codec: str) -> list[str]:
-    cmd = [media.tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source)]
+def mux_args(source: Path, tracks: list[dict], job_path: Path, codec: str) -> list[str]:
+    """ffmpeg's arguments before the output file."""
+    cmd = ["-i", str(source)]
     for track in tracks:
         cmd += ["-i", str(job_path / track["srt"])]
     cmd += ["-map", "0:v?", "-map", "0:a", "-c:v", "copy", "-c:a", "copy", "-c:s", codec]
@@ -43,7 +42,7 @@ def mux_command(source: Path, tracks: list[dict], job_path: Path, output: Path, 
         cmd += [f"-metadata:s:s:{index}", f"language={languages.iso639_2(lang) if known else 'und'}",
                 f"-metadata:s:s:{index}", f"title={title}",
                 f"-disposition:s:{index}", "default" if index == 0 else "0"]
-    return cmd + [str(output)]
+    return cmd
 
 
 def main() -> int:
@@ -55,14 +54,9 @@ def main() -> int:
     info = media.probe(source)
     ext, codec = container_for(source, info["video_streams"] > 0)
     output = job_path / "subtitles" / f"{source.stem}.subtitled{ext}"
-    tmp = temp_path(output)
-    result = subprocess.run(mux_command(source, tracks, job_path, tmp, codec), capture_output=True, text=True)
-    if result.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        sys.stderr.write(result.stderr)
-        raise UserError(f"ffmpeg could not mux the subtitles into {output.name}")
-    os.replace(tmp, output)
-    write_json(job_path / "mux.json", {"output": str(output.relative_to(job_path)), "subtitle_codec": codec,
+    media.ffmpeg_to(output, mux_args(source, tracks, job_path, codec),
+                    f"ffmpeg could not mux the subtitles into {output.name}")
+    write_json_atomic(job_path / "mux.json", {"output": str(output.relative_to(job_path)), "subtitle_codec": codec,
                                        "tracks": [t["language"] for t in tracks]})
     return 0
 

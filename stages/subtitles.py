@@ -10,7 +10,8 @@ import json
 
 from shared import subtitle_writer
 from shared.errors import run_cli
-from stages._common import stage_args, write_json
+from shared.files import write_json_atomic
+from stages._common import stage_args
 
 
 def main() -> int:
@@ -20,7 +21,7 @@ def main() -> int:
     if lang == "auto":
         lang = transcript.get("language") or "und"
     track = subtitle_writer.write_track(job, job_path, transcript["segments"], lang, "source", settings)
-    write_json(job_path / "subtitles.json", {"tracks": [track]})
+    write_json_atomic(job_path / "subtitles.json", {"tracks": [track]})
     return 0
 
 

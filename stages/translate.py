@@ -18,7 +18,8 @@ from pathlib import Path
 
 from shared import glossary, languages, model_catalog, translation
 from shared.errors import UserError, run_cli
-from stages._common import stage_args, write_json
+from shared.files import write_json_atomic
+from stages._common import stage_args
 
 
 def by_length(texts: list[str], lengths: list[int], batch_size: int):
@@ -202,11 +203,11 @@ def main() -> int:
         protected = [terms.protect(text, target) for text in texts]
         translated = backends[model.key].translate([p[0] for p in protected], source, target) if texts else []
         translated = [terms.restore(text, p[1]) for text, p in zip(translated, protected)]
-        write_json(job_path / f"translation.{target}.json", translation.translated_transcript(
+        write_json_atomic(job_path / f"translation.{target}.json", translation.translated_transcript(
             sentences, translated, target, model.key, settings.get("backend", "ctranslate2"),
             transcript["duration"]))
         files[target] = f"translation.{target}.json"
-    write_json(job_path / "translations.json", {"source": source, "sentences": len(texts), "files": files})
+    write_json_atomic(job_path / "translations.json", {"source": source, "sentences": len(texts), "files": files})
     return 0
 
 

@@ -11,7 +11,8 @@ import json
 
 from shared import pipeline, subtitle_writer
 from shared.errors import run_cli
-from stages._common import stage_args, write_json
+from shared.files import write_json_atomic
+from stages._common import stage_args
 
 
 def main() -> int:
@@ -21,7 +22,7 @@ def main() -> int:
     for target in job["target_languages"]:
         translated = json.loads((job_path / f"translation.{target}.json").read_text())
         tracks.append(subtitle_writer.write_track(job, job_path, translated["segments"], target, "target", settings))
-    write_json(job_path / "translated_subtitles.json", {"tracks": tracks})
+    write_json_atomic(job_path / "translated_subtitles.json", {"tracks": tracks})
     return 0
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from faster_whisper.audio import decode_audio
 
 from shared.errors import UserError, run_cli
-from stages._common import stage_args, write_json
+from shared.files import write_json_atomic
+from stages._common import stage_args
 
 SAMPLING_RATE = 16000
 ENGINES = ("silero", "pyannote")
@@ -86,7 +87,7 @@ def main() -> int:
         raise UserError(f"unknown VAD engine '{engine}': choose one of {', '.join(ENGINES)}")
     audio = decode_audio(str(job_path / "audio.wav"), sampling_rate=SAMPLING_RATE)
     regions = (pyannote_regions if engine == "pyannote" else silero_regions)(audio, settings)
-    write_json(job_path / "vad.json", {
+    write_json_atomic(job_path / "vad.json", {
         "sampling_rate": SAMPLING_RATE,
         "duration": round(len(audio) / SAMPLING_RATE, 3),
         "engine": engine,

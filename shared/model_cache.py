@@ -393,6 +393,10 @@ def export_bundle(models: list[Model], bundle: Path) -> dict:
         record = model_catalog.read_record(model.repo)
         if snapshot is None:
             continue
+        problems = verify(model) if record is not None else []
+        if problems:  # a bundle carries the published checksums: damage must not travel under them
+            raise UserError(f"model {model.repo} ({model.key}) is damaged ({'; '.join(problems)}): nothing was "
+                            f"exported; run ./cache-models.sh --verify --repair first")
         if record is None:  # the embedded model: checksum it now
             record = {"key": model.key, "repo": model.repo, "revision": "main", "commit": snapshot.name, "files": {}}
             for item in sorted(snapshot.rglob("*")):

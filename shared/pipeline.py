@@ -136,10 +136,15 @@ def _acquire_lock(job_path: Path, job_id: str):
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
-    # Only a killed run leaves temporary files, and no writer is alive while we hold the lock.
+    _clear_temp(job_path)
+    return handle
+
+
+def _clear_temp(job_path: Path) -> None:
+    """Temporary files of writers that were killed. Only a killed writer leaves them, and none is
+    alive while this run holds the lock."""
     for folder in (job_path, job_path / "subtitles"):
         files.remove_stale(folder)
-    return handle
 
 
 def _holder(job_path: Path) -> str:
@@ -300,6 +305,7 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
                                      allow_download=args.allow_download, on_poll=progress)
         except KeyboardInterrupt:  # the stage and its tools were stopped with us
             status.update(stage, state="interrupted", finished=_now(), seconds=round(time.monotonic() - started, 2))
+            _clear_temp(job_path)
             raise
         seconds = round(time.monotonic() - started, 2)
         warnings = _warnings(log_path, log_start)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from make_sample import SENTENCES, make  # noqa: E402
-from shared import pipeline  # noqa: E402
+from shared import workflows  # noqa: E402
 from shared.environment_manager import EnvironmentManager  # noqa: E402
 
 # Two baselines, each one process calling faster-whisper directly on the media file:
@@ -67,7 +67,7 @@ def run_pipeline(media: Path, out: Path, model: str, *extra: str) -> float:
 def run_bare(media: Path, model: str, mode: str) -> float:
     manager = EnvironmentManager()
     job = {"overrides": {"asr": {"model": model}}}
-    settings = {**pipeline.stage_settings(job, "asr"), "vad": pipeline.stage_settings(job, "vad")}
+    settings = {**workflows.stage_settings(job, "asr"), "vad": workflows.stage_settings(job, "vad")}
     started = time.monotonic()
     subprocess.run([str(manager.python_for("common")), "-c", BARE, str(media), mode, json.dumps(settings)],
                    env=manager.stage_env("common", threads=settings["threads"]), capture_output=True, check=True)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import make_sample  # noqa: E402
-from shared import model_catalog, pipeline  # noqa: E402
+from shared import model_catalog, workflows  # noqa: E402
 from shared.scoring import word_error_rate, words  # noqa: E402
 from shared.environment_manager import EnvironmentManager  # noqa: E402
 
@@ -124,8 +124,8 @@ def run_ours(media: Path, out: Path, model: str) -> dict:
 def run_batched(media: Path, model: str, word_timestamps: bool) -> dict:
     manager = EnvironmentManager()
     job = {"overrides": {"asr": {"model": model}}}
-    settings = {**pipeline.stage_settings(job, "asr"), "vad": {
-        k: pipeline.stage_settings(job, "vad")[k]
+    settings = {**workflows.stage_settings(job, "asr"), "vad": {
+        k: workflows.stage_settings(job, "vad")[k]
         for k in ("threshold", "min_silence_duration_ms", "speech_pad_ms", "min_speech_duration_ms")}}
     settings.update(model=str(model_catalog.require(model, "asr")), word_timestamps=word_timestamps)
     seconds, rss, out = timed([str(manager.python_for("common")), "-c", BATCHED, str(media), json.dumps(settings)],
@@ -138,7 +138,7 @@ def run_whisperx(media: Path, model: str, tmp: Path) -> dict | None:
     cli = manager.venv_path("whisperx") / "bin" / "whisperx"
     if not cli.exists():
         return None
-    threads = pipeline.stage_settings({}, "asr")["threads"]
+    threads = workflows.stage_settings({}, "asr")["threads"]
     seconds, rss, _ = timed([str(cli), str(media), "--model", str(model_catalog.require(model, "asr")),
                              "--compute_type", "int8", "--device", "cpu", "--language", "en", "--no_align",
                              "--vad_method", "pyannote", "--threads", str(threads), "--batch_size", "8",

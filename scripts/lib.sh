@@ -25,22 +25,12 @@ find_system_python() {
   die "Python 3.10 or newer is required (python3 found: $found): install it, or set PYTHON=/path/to/python3.11"
 }
 
-venv_root() {
-  local dir="${SUBTITLER_VENV_DIR:-.venvs}"
-  case "$dir" in
-    /*) printf '%s\n' "$dir" ;;
-    *) printf '%s\n' "$REPO_ROOT/$dir" ;;
-  esac
-}
-
-# The common venv's interpreter, which runs every front but bootstrap.
+# The common venv's interpreter, which runs every front but bootstrap (shared/config.py knows where
+# the venvs live and whether one is built; it says how to build one that is not).
 common_python() {
-  local python
-  python="$(venv_root)/common/bin/python"
-  if [[ ! -x "$python" || ! -f "$(venv_root)/common/.bootstrap-stamp.json" ]]; then
-    die "the common environment is not built: run ./bootstrap.sh first"
-  fi
-  printf '%s\n' "$python"
+  local system
+  system="$(find_system_python)"
+  SUBTITLER_PROG="$PROG" PYTHONPATH="$REPO_ROOT" "$system" -m shared.config --venv-python common || exit 2
 }
 
 # exec a backend module with the repository on the import path, from the user's own directory

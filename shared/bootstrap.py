@@ -94,7 +94,7 @@ def _wanted_stamp(requirements: Path) -> dict:
 
 def venv_is_current(venv_path: Path, requirements: Path) -> bool:
     stamp = venv_path / STAMP_NAME
-    if not (venv_path / "bin" / "python").exists() or not stamp.exists():
+    if config.venv_python(venv_path.name) is None:
         return False
     try:
         recorded = json.loads(stamp.read_text(encoding="utf-8"))
@@ -251,7 +251,7 @@ def main() -> int:
     for name in to_build:
         build_venv(name, specs[name], manager, report)
     report.say("[4/5] Embedded models")
-    if (manager.venv_path("common") / STAMP_NAME).exists():
+    if config.venv_python("common") is not None:
         register_embedded(manager, report)
     else:
         report.say("  skipped: the common venv is not built (run ./bootstrap.sh --with common)")

@@ -5,16 +5,22 @@ so a reader finds all the knobs in one file (the huggingface_hub constants.py id
 the standard library only: bootstrap imports it with the system Python before any venv exists.
 
 Variables:
+    SUBTITLER_OUT_DIR     where jobs are made (default: out under the repository).
     SUBTITLER_CACHE_DIR   where models are cached (default: .cache under the repository). Overrides
                           the cache block of config/hardware_cache.json, all four paths at once.
     SUBTITLER_VENV_DIR    where the per-stage virtual environments live (default: .venvs).
     SUBTITLER_THREADS     CPU threads a stage may use (default: from hardware_cache.json).
+    SUBTITLER_ALLOW_DOWNLOAD  "1" in a stage's environment when the run allows downloads
+                          (run-pipeline.sh --allow-download sets it; the environment manager passes it).
+    SUBTITLER_PUNKT_URL   where cache-models fetches NLTK's punkt_tab sentence splitter (default: the
+                          nltk_data repository on GitHub; a local copy for air-gapped machines or tests).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +33,13 @@ HARDWARE_CACHE_PATH = CONFIG_DIR / "hardware_cache.json"
 MODEL_CATALOG_PATH = CONFIG_DIR / "models.json"
 LOG_DIR = REPO_ROOT / "logs"
 
+ENV_OUT_DIR = "SUBTITLER_OUT_DIR"
 ENV_CACHE_DIR = "SUBTITLER_CACHE_DIR"
 ENV_VENV_DIR = "SUBTITLER_VENV_DIR"
 ENV_THREADS = "SUBTITLER_THREADS"
+ENV_ALLOW_DOWNLOAD = "SUBTITLER_ALLOW_DOWNLOAD"
+ENV_PUNKT_URL = "SUBTITLER_PUNKT_URL"
+PUNKT_URL = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/tokenizers/punkt_tab.zip"
 
 DEFAULT_CACHE_DIR = ".cache"
 # Written into a venv by bootstrap only after it built and passed its import check.
@@ -66,12 +76,54 @@ def resolve_repo_path(value: str | os.PathLike) -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+def out_dir() -> Path:
+    return resolve_repo_path(os.environ.get(ENV_OUT_DIR) or "out")
+
+
+def cache_dir_override() -> str | None:
+    return os.environ.get(ENV_CACHE_DIR) or None
+
+
+def threads_override() -> int | None:
+    threads = os.environ.get(ENV_THREADS, "")
+    return int(threads) if threads.isdigit() and int(threads) > 0 else None
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get(ENV_ALLOW_DOWNLOAD) == "1"
+
+
+def punkt_url() -> str:
+    return os.environ.get(ENV_PUNKT_URL) or PUNKT_URL
+
+
 def venv_dir() -> Path:
     return resolve_repo_path(os.environ.get(ENV_VENV_DIR) or DEFAULT_VENV_DIR)
 
 
+def pipeline_defaults() -> dict:
+    """config/pipeline.json: every stage setting's default."""
+    return load_json(CONFIG_DIR / "pipeline.json")
+
+
+def venv_python(venv: str) -> Path | None:
+    """The interpreter of a venv bootstrap finished (its stamp is written only after the build and
+    its import check passed), or None. The one "is this venv built" check: the bash fronts ask it
+    through `python3 -m shared.config --venv-python common`."""
+    root = venv_dir() / venv
+    python = root / "bin" / "python"
+    return python if python.exists() and (root / VENV_STAMP_NAME).is_file() else None
+
+
 def venv_map() -> dict:
     return load_json(VENV_MAP_PATH)
+
+
+def engines(stage: str) -> list[str]:
+    """The engines a job may choose for a stage: the venv map's, less those whose code is not built
+    yet (engines_not_built). The one list of engines."""
+    entry = venv_map()["stages"].get(stage, {})
+    return [e for e in entry.get("engines", {}) if e not in entry.get("engines_not_built", [])]
 
 
 def cache_block(base_dir: str | os.PathLike) -> dict:
@@ -87,7 +139,7 @@ def cache_block(base_dir: str | os.PathLike) -> dict:
 
 def cache_paths(hardware: dict | None = None) -> dict[str, Path]:
     """Absolute cache paths. SUBTITLER_CACHE_DIR wins, then hardware_cache.json, then .cache/."""
-    override = os.environ.get(ENV_CACHE_DIR)
+    override = cache_dir_override()
     if override:
         block = cache_block(override)
     else:
@@ -100,3 +152,23 @@ def cache_paths(hardware: dict | None = None) -> dict[str, Path]:
     paths["hf_hub_cache"] = paths["hf_home"] / "hub"
     paths["nltk_data"] = paths["base_dir"] / "nltk"  # NLTK's punkt_tab, which WhisperX's alignment reads
     return paths
+
+
+def main(argv: list[str]) -> int:
+    """--venv-python VENV: print the built venv's interpreter, or say how to build it (exit 2)."""
+    if len(argv) != 2 or argv[0] != "--venv-python":
+        print("usage: python3 -m shared.config --venv-python VENV", file=sys.stderr)
+        return 2
+    python = venv_python(argv[1])
+    if python is None:
+        how = "first" if argv[1] == "common" else f"--with {argv[1]}"
+        raise UserError(f"the {argv[1]} environment is not built: run ./bootstrap.sh {how}")
+    print(python)
+    return 0
+
+
+if __name__ == "__main__":
+    from shared.errors import run_cli
+
+    run_cli(lambda: main(sys.argv[1:]), prog=os.environ.get("SUBTITLER_PROG"))
+

@@ -52,8 +52,9 @@ class EnvironmentManager:
 
     def python_for(self, venv: str) -> Path:
         """The venv's interpreter; a missing venv names the bootstrap command that builds it."""
-        python = self.venv_path(venv) / "bin" / "python"
-        if not python.exists() or not (self.venv_path(venv) / config.VENV_STAMP_NAME).exists():
+        self.venv_path(venv)  # a known venv
+        python = config.venv_python(venv)
+        if python is None:
             flag = "" if venv == "common" else f" --with {venv}"
             raise MissingVenvError(f"the '{venv}' environment is not built: run ./bootstrap.sh{flag}")
         return python
@@ -94,10 +95,10 @@ class EnvironmentManager:
         if allow_download:
             for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
                 env.pop(name, None)
-            env["SUBTITLER_ALLOW_DOWNLOAD"] = "1"
+            env[config.ENV_ALLOW_DOWNLOAD] = "1"
         else:
             env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
-            env.pop("SUBTITLER_ALLOW_DOWNLOAD", None)
+            env.pop(config.ENV_ALLOW_DOWNLOAD, None)
         if threads is None:
             threads = self.hardware.get("cpu", {}).get("count") or 1
         env[config.ENV_THREADS] = str(threads)

@@ -24,7 +24,6 @@ from shared import config, files, model_catalog
 SCHEMA_VERSION = 1
 # Engines whose stage code exists. A preferred engine without it (mlx on Apple Silicon) is recorded
 # beside the choice as preferred_engine and taken once its stage is built.
-READY_ENGINES = {"asr": ("faster-whisper", "whisperx"), "vad": ("silero", "pyannote")}
 
 
 def _cpu_count() -> int:
@@ -163,7 +162,8 @@ def _preferred_stage_settings(info: dict) -> dict:
 
 
 def _ready(stages: dict) -> dict:
-    for stage, ready in READY_ENGINES.items():
+    for stage in ("asr", "vad"):
+        ready = config.engines(stage)
         preferred = stages[stage].get("engine")
         if preferred not in ready:
             stages[stage]["engine"] = ready[0]
@@ -197,7 +197,7 @@ def build(cache_dir: str | None = None) -> dict:
     hardware.update(info)
     hardware["stages"] = choose_stage_settings(info)
     hardware["venvs"] = default_venvs(info)
-    base = cache_dir or os.environ.get(config.ENV_CACHE_DIR) or _previous_cache_base() or config.DEFAULT_CACHE_DIR
+    base = cache_dir or config.cache_dir_override() or _previous_cache_base() or config.DEFAULT_CACHE_DIR
     hardware["cache"] = config.cache_block(base)
     return hardware
 
@@ -225,14 +225,13 @@ def load() -> dict:
     return build()
 
 
-def stage_settings(stage: str, overrides: dict | None = None, hardware: dict | None = None) -> dict:
-    """A stage's settings: hardware_cache.json's choice, then the job's overrides, then SUBTITLER_THREADS."""
+def stage_settings(stage: str, hardware: dict | None = None) -> dict:
+    """A stage's settings as this machine chose them (hardware_cache.json), then SUBTITLER_THREADS.
+    Job overrides and pipeline defaults are merged by shared/workflows.stage_settings."""
     hardware = hardware or load()
     settings = dict(hardware.get("stages", {}).get(stage, {}))
-    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    threads = os.environ.get(config.ENV_THREADS)
-    if threads and threads.isdigit() and int(threads) > 0:
-        settings["threads"] = int(threads)
+    if config.threads_override():
+        settings["threads"] = config.threads_override()
     return settings
 
 

@@ -9,21 +9,19 @@ characters before touching the file system.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
 import secrets
 import unicodedata
 from pathlib import Path
 
-from shared import config
+from shared import config, schema
 from shared.errors import UserError
 
-OUT_DIR_ENV = "SUBTITLER_OUT_DIR"
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def out_dir() -> Path:
-    return config.resolve_repo_path(os.environ.get(OUT_DIR_ENV) or "out")
+    return config.out_dir()
 
 
 def check_job_id(job_id: str) -> str:
@@ -73,18 +71,12 @@ def new_job_dir(media: Path, requested_id: str | None = None) -> tuple[str, Path
 
 def load_job(path: Path) -> dict:
     """job.json, checked against its declared shape (shared/schema.Job)."""
-    from shared import pipeline, schema
+    from shared import workflows
 
-    fix = f"prepare the job again with ./prepare-job.sh (or restore {path.name}/job.json)"
-    if not (path / "job.json").is_file():
-        raise UserError(f"{config.display_path(path)} has no job.json: {fix}")
-    try:
-        job = config.load_json(path / "job.json")
-    except UserError as exc:
-        raise UserError(f"{exc} ({fix})")
-    schema.check(job, schema.Job, config.display_path(path / "job.json"), schema.JOB_REQUIRED, fix)
-    if job["workflow"] not in pipeline.WORKFLOWS or any(s not in pipeline.STAGE_IO for s in job["stages"]):
-        raise UserError(f"{config.display_path(path / 'job.json')} is damaged (unknown workflow or stage): {fix}")
+    job = schema.read(path / "job.json")
+    if job["workflow"] not in workflows.WORKFLOWS or any(s not in workflows.STAGE_IO for s in job["stages"]):
+        raise UserError(f"{config.display_path(path / 'job.json')} is damaged (unknown workflow or stage): "
+                        "prepare the job again with ./prepare-job.sh")
     return job
 
 
@@ -98,7 +90,7 @@ def subtitle_tracks(job_path: Path, manifests: set[str] | None = None) -> list[d
     tracks = []
     for name in SUBTITLE_MANIFESTS:
         if (job_path / name).exists() and (manifests is None or name in manifests):
-            tracks += config.load_json(job_path / name).get("tracks", [])
+            tracks += schema.read(job_path / name)["tracks"]
     return tracks
 
 

@@ -129,3 +129,15 @@ def is_indic(code: str) -> bool:
 
 def name(code: str) -> str:
     return LANGUAGES[code.partition("-")[0]][0]
+
+
+# Marks that end a sentence in the scripts we subtitle: Latin, Devanagari and Bengali (danda, double
+# danda), Arabic and Urdu question mark and full stop, and the ellipsis.
+SENTENCE_END = (".", "?", "!", "।", "॥", "…", "؟", "۔")
+CLOSING = "\"'”’»)]"
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether a word or line ends a sentence (a closing quote or bracket after the mark counts)."""
+    return text.strip().rstrip(CLOSING).endswith(SENTENCE_END)
+

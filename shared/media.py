@@ -7,6 +7,7 @@ container the pipeline can demux, and its JSON output is stable across versions.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def parse_time(value: str) -> float:
         parts = [float(p) for p in value.strip().split(":")]
     except ValueError:
         parts = []
-    if not parts or len(parts) > 3 or any(p < 0 for p in parts):
+    if not parts or len(parts) > 3 or any(not math.isfinite(p) or p < 0 for p in parts):
         raise UserError(f"bad time '{value}': use HH:MM:SS, MM:SS or seconds (e.g. 00:01:30)")
     seconds = 0.0
     for part in parts:

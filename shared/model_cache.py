@@ -179,8 +179,6 @@ def fetch(model: Model, *, force: bool = False) -> Path:
 # WhisperX's alignment splits each segment into sentences with NLTK's Punkt models (punkt_tab) and
 # downloads them at run time when missing: fetched here with the alignment models instead, into the
 # project cache, which the environment manager hands to every stage as NLTK_DATA.
-PUNKT_URL = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/tokenizers/punkt_tab.zip"
-ENV_PUNKT_URL = "SUBTITLER_PUNKT_URL"
 
 
 def sentence_splitter_dir() -> Path:
@@ -192,7 +190,7 @@ def fetch_sentence_splitter(*, force: bool = False) -> Path:
     target = sentence_splitter_dir()
     if (target / "english").is_dir() and not force:
         return target
-    url = os.environ.get(ENV_PUNKT_URL) or PUNKT_URL
+    url = config.punkt_url()
     print(f"  fetching NLTK punkt_tab (WhisperX alignment's sentence splitter) from {url}", flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".punkt_tab-") as tmp:
@@ -208,7 +206,7 @@ def fetch_sentence_splitter(*, force: bool = False) -> Path:
                 zf.extractall(tmp)
         except (OSError, zipfile.BadZipFile) as exc:
             raise UserError(f"cannot fetch NLTK's punkt_tab from {url} ({exc}): WhisperX alignment needs it; "
-                            f"check the network (or set {ENV_PUNKT_URL} to a copy) and run the command again")
+                            f"check the network (or set {config.ENV_PUNKT_URL} to a copy) and run the command again")
         if target.exists():
             shutil.rmtree(target)
         os.replace(Path(tmp) / "punkt_tab", target)

@@ -21,59 +21,17 @@ import sys
 import time
 from pathlib import Path
 
-from shared import (config, files, glossary, hardware, jobs, model_cache, model_catalog, processes, schema,
-                    translation)
+from shared import (config, files, glossary, jobs, model_cache, model_catalog, processes, schema, translation,
+                    workflows)
 from shared.environment_manager import EnvironmentManager
 from shared.errors import ModelNotCachedError, UserError, run_cli
 
-WORKFLOWS = {
-    "transcribe": ["demux", "vad", "asr", "subtitles"],
-    "translate": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
-    "subtitle": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
-}
-# What each stage reads (job-relative; "@media" is the source file, "@glossary" the global glossary)
-# and the outputs it leaves.
-STAGE_IO = {
-    "demux": (["@media"], ["audio.wav"]),
-    "vad": (["audio.wav"], ["vad.json"]),
-    "asr": (["audio.wav", "vad.json", "glossary.tsv", "@glossary"], ["transcript.json"]),
-    "subtitles": (["transcript.json"], ["subtitles.json"]),
-    "translate": (["transcript.json", "glossary.tsv", "@glossary"], ["translations.json"]),
-    "translated_subtitles": (["translations.json"], ["translated_subtitles.json"]),
-    "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
-}
-
-
-def engines(stage: str) -> list[str]:
-    """The engines a job may choose for a stage (asr, vad): those in the venv map whose code is built."""
-    return [e for e in config.venv_map()["stages"][stage]["engines"] if e in hardware.READY_ENGINES[stage]]
-
-
-def check_workflow_available(workflow: str) -> None:
-    missing = [s for s in WORKFLOWS[workflow] if not (config.REPO_ROOT / "stages" / f"{s}.py").exists()]
-    if missing:
-        raise UserError(f"the {workflow} workflow is not available yet (no {', '.join(missing)} stage): "
-                        "use --workflow transcribe")
-
-
-def pipeline_defaults() -> dict:
-    return config.load_json(config.CONFIG_DIR / "pipeline.json")
-
-
-def stage_settings(job: dict, stage: str) -> dict:
-    """The one merge of settings a stage runs with: hardware choice, pipeline defaults, job overrides."""
-    settings = dict(pipeline_defaults().get(stage, {}))
-    settings.update(hardware.stage_settings(stage))
-    settings.update({k: v for k, v in job.get("overrides", {}).get(stage, {}).items() if v is not None})
-    return settings
-
-
 def _fingerprint(job: dict, job_path: Path, stage: str) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps({"settings": stage_settings(job, stage), "clip": job.get("clip"),
+    digest.update(json.dumps({"settings": workflows.stage_settings(job, stage), "clip": job.get("clip"),
                               "source": job.get("source_language"), "targets": job.get("target_languages")},
                              sort_keys=True).encode())
-    for name in STAGE_IO.get(stage, ([], []))[0]:
+    for name in workflows.STAGE_IO.get(stage, ([], []))[0]:
         path = {"@media": Path(job["media"]), "@glossary": glossary.GLOBAL_PATH}.get(name, job_path / name)
         stat = path.stat() if path.exists() else None
         digest.update(f"{name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
@@ -91,7 +49,7 @@ class Status:
         self.data = {"stages": {}}
         if self.path.exists() or self.path.is_symlink():
             try:
-                self.data = schema.check(config.load_json(self.path), schema.Status, "status.json")
+                self.data = schema.read(self.path)
             except UserError as exc:
                 self._rebuild(job_path, job, str(exc))
 
@@ -100,22 +58,22 @@ class Status:
         os.replace(self.path, aside)
         print(f"note: {why}; moved aside to {aside.name} and rebuilt from the outputs present", file=sys.stderr)
         for stage in (job or {}).get("stages", []):
-            if not STAGE_IO[stage][1] or not _outputs_present(job_path, stage):
+            if not workflows.STAGE_IO[stage][1] or not _outputs_present(job_path, stage):
                 break
             self.data["stages"][stage] = {"state": "done", "finished": _now(), "seconds": None,
                                           "fingerprint": _fingerprint(job, job_path, stage), "rebuilt": True}
-        files.write_json_atomic(self.path, self.data)
+        schema.write(self.path, self.data)
 
     def stage(self, name: str) -> dict:
         return self.data["stages"].get(name, {})
 
     def update(self, name: str, **fields) -> None:
         self.data["stages"].setdefault(name, {}).update(fields)
-        files.write_json_atomic(self.path, self.data)
+        schema.write(self.path, self.data)
 
 
 def _outputs_present(job_path: Path, stage: str) -> bool:
-    return all((job_path / name).exists() for name in STAGE_IO.get(stage, ([], []))[1])
+    return all((job_path / name).exists() for name in workflows.STAGE_IO.get(stage, ([], []))[1])
 
 
 def _is_fresh(job: dict, job_path: Path, status: Status, stage: str) -> bool:
@@ -185,7 +143,7 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
     for stage in stages:
         setting = MODEL_SETTINGS.get(stage)
         if setting:
-            settings = stage_settings(job, stage)
+            settings = workflows.stage_settings(job, stage)
             try:
                 model_catalog.require(settings[setting], stage)
                 model = model_catalog.find(settings[setting], stage)
@@ -198,9 +156,9 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
                 print(f"note: {missing}; this run uses the embedded {substitute.key} instead (fallback)", flush=True)
                 job.setdefault("overrides", {}).setdefault(stage, {})[setting] = substitute.key
                 job.setdefault("fallbacks", {})[stage] = {"wanted": settings[setting], "used": substitute.key}
-                files.write_json_atomic(job_path / "job.json", job)
+                schema.write(job_path / "job.json", job)
     if "translate" in stages:
-        settings = stage_settings(job, "translate")
+        settings = workflows.stage_settings(job, "translate")
         for target in job["target_languages"]:
             model = translation.route(job["source_language"], target, settings.get("model"))
             model_catalog.require(model.key, "translate")
@@ -261,11 +219,10 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
     for name in (args.from_stage, args.only):
         if name and name not in stages:
             raise UserError(f"'{name}' is not a stage of the {job['workflow']} workflow ({', '.join(stages)})")
-    check_workflow_available(job["workflow"])
     lock = _acquire_lock(job_path, job["job_id"])
-    if args.allow_partial_media and not stage_settings(job, "demux").get("allow_partial_media"):
+    if args.allow_partial_media and not workflows.stage_settings(job, "demux").get("allow_partial_media"):
         job.setdefault("overrides", {}).setdefault("demux", {})["allow_partial_media"] = True
-        files.write_json_atomic(job_path / "job.json", job)
+        schema.write(job_path / "job.json", job)
     status = Status(job_path, job)
     manager = EnvironmentManager()
     forced_from = stages.index(args.from_stage) if args.from_stage else (0 if args.force else None)
@@ -284,14 +241,14 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
         show_outputs(job, job_path)
         return 0
     for stage in todo:
-        manager.python_for(manager.venv_for(stage, stage_settings(job, stage).get("engine")))
+        manager.python_for(manager.venv_for(stage, workflows.stage_settings(job, stage).get("engine")))
     if not args.allow_download:
         check_models(job, job_path, todo, fallback=args.fallback_model)
     log_dir = job_path / "logs"
     total = len(stages)
     for stage in todo:
         number = stages.index(stage) + 1
-        engine = stage_settings(job, stage).get("engine")
+        engine = workflows.stage_settings(job, stage).get("engine")
         label = f"[{number}/{total}] {stage} ..."
         print(label, end="", flush=True)
         started = time.monotonic()
@@ -337,7 +294,7 @@ def outputs(job_path: Path, done: set[str]) -> list[str]:
     manifests = {OUTPUT_MANIFESTS[s] for s in done if s in OUTPUT_MANIFESTS}
     found = [job_path / t[fmt] for t in jobs.subtitle_tracks(job_path, manifests) for fmt in ("srt", "vtt") if fmt in t]
     if "mux.json" in manifests and (job_path / "mux.json").exists():
-        found.append(job_path / config.load_json(job_path / "mux.json")["output"])
+        found.append(job_path / schema.read(job_path / "mux.json")["output"])
     return [config.display_path(f) for f in found if f.exists()]
 
 

@@ -12,7 +12,7 @@ import datetime as _dt
 import shutil
 from pathlib import Path
 
-from shared import config, files, glossary, jobs, languages, media, model_catalog, pipeline, translation
+from shared import config, glossary, jobs, languages, media, model_catalog, schema, translation, workflows
 from shared.errors import UserError, run_cli
 
 
@@ -24,14 +24,14 @@ COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prepare-job.sh", description="Create a subtitle job from a media file.")
     parser.add_argument("--media", required=True, help="audio or video file")
-    parser.add_argument("--workflow", required=True, choices=list(pipeline.WORKFLOWS),
+    parser.add_argument("--workflow", required=True, choices=list(workflows.WORKFLOWS),
                         help="transcribe | translate | subtitle")
     parser.add_argument("-s", "--source", required=True, help="spoken language (ISO 639-1, e.g. hi; auto to detect)")
     parser.add_argument("-t", "--target", default="", help="target language(s), comma-separated (translate, subtitle)")
     parser.add_argument("--start", help="clip start, HH:MM:SS")
     parser.add_argument("--end", help="clip end, HH:MM:SS")
-    parser.add_argument("--engine", help="ASR engine: " + ", ".join(pipeline.engines("asr")))
-    parser.add_argument("--vad", help="VAD engine: " + ", ".join(pipeline.engines("vad")))
+    parser.add_argument("--engine", help="ASR engine: " + ", ".join(config.engines("asr")))
+    parser.add_argument("--vad", help="VAD engine: " + ", ".join(config.engines("vad")))
     parser.add_argument("--model", help="ASR model size or name (e.g. tiny.en, small, large-v3)")
     parser.add_argument("--compute-type", help="ASR compute type (int8, float16, float32; default from "
                         "config/hardware_cache.json)")
@@ -69,8 +69,8 @@ def _validated(args: argparse.Namespace) -> dict:
     if start >= info["duration"] > 0:
         raise UserError(f"--start {args.start} is past the end of the media ({info['duration']:.1f} s)")
     for stage, label, chosen in (("asr", "engine", args.engine), ("vad", "VAD engine", args.vad)):
-        if chosen and chosen not in pipeline.engines(stage):
-            raise UserError(f"unknown {label} '{chosen}': choose one of {', '.join(pipeline.engines(stage))}")
+        if chosen and chosen not in config.engines(stage):
+            raise UserError(f"unknown {label} '{chosen}': choose one of {', '.join(config.engines(stage))}")
     if args.model and model_catalog.find(args.model, "asr") is None and not Path(args.model).expanduser().is_dir():
         raise UserError(f"unknown model '{args.model}': see ./cache-models.sh --list (e.g. tiny.en, small, large-v3)")
     if args.model and args.model.endswith(".en") and source not in ("en", languages.AUTO):
@@ -80,7 +80,6 @@ def _validated(args: argparse.Namespace) -> dict:
         glossary.parse(Path(args.glossary).expanduser())
     if args.job_id:
         jobs.check_job_id(args.job_id)
-    pipeline.check_workflow_available(args.workflow)
     if args.compute_type and args.compute_type not in COMPUTE_TYPES:
         raise UserError(f"unknown compute type '{args.compute_type}': choose one of {', '.join(COMPUTE_TYPES)}")
     if args.translator and model_catalog.find(args.translator, "translate") is None:
@@ -107,10 +106,10 @@ def main() -> int:
     job = _validated(args)
     job_id, path = jobs.new_job_dir(Path(job["media"]), args.job_id)
     job = {"job_id": job_id, "created": _dt.datetime.now().isoformat(timespec="seconds"), **job}
-    job["stages"] = pipeline.WORKFLOWS[job["workflow"]]
+    job["stages"] = workflows.WORKFLOWS[job["workflow"]]
     if args.glossary:
         shutil.copyfile(Path(args.glossary).expanduser(), path / glossary.JOB_FILE)
-    files.write_json_atomic(path / "job.json", job)
+    schema.write(path / "job.json", job)
     clip = ""
     if args.start or args.end:
         clip = f", clip {args.start or '0'}-{args.end or 'end'}"

@@ -1,40 +1,23 @@
-"""The stage-to-stage data, declared once (documented in docs/segments.md).
+"""The files stages hand each other, declared once: every writer and reader goes through read() and
+write() here, which check the data against its declared shape. docs/segments.md's tables are made
+from these declarations (`python -m shared.schema --docs` rewrites them; a test fails when they drift).
 
-vad.json:         {"sampling_rate": 16000, "duration": s, "regions": [{"start": s, "end": s}]}
-transcript.json:  Transcript below: segments with their words, times in seconds from the start of
-                  the job's audio (the clip start, when the job has one).
+A file that departs from its shape on read is a one-line UserError that names the stage to run again
+(a reader never meets a KeyError deep inside a stage). A writer that departs from it is a bug in the
+project and raises ValueError with the fault.
 """
 
-from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, TypedDict, Union, get_args, get_origin, get_type_hints
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import (Any, Dict, List, Literal, NotRequired, Optional, TypedDict, Union, get_args, get_origin,
+                    get_type_hints)
 
 from shared.errors import UserError
 
-
-class Word(TypedDict):
-    start: float
-    end: float
-    word: str           # as the model wrote it, with its leading space
-    probability: float
-
-
-class Segment(TypedDict):
-    id: int
-    start: float
-    end: float
-    text: str
-    language: str
-    words: List[Word]
-
-
-class Transcript(TypedDict):
-    language: Optional[str]            # ISO 639-1; detected when the job said auto
-    language_probability: Optional[float]
-    duration: float
-    engine: str
-    model: str
-    segments: List[Segment]
+# -- the shapes ---------------------------------------------------------------------------------------
 
 
 class Region(TypedDict):
@@ -42,26 +25,106 @@ class Region(TypedDict):
     end: float
 
 
-class Job(TypedDict, total=False):
-    """job.json, written by prepare-job.sh (job_id, media, workflow, stages and languages always)."""
+class Vad(TypedDict):
+    sampling_rate: int
+    duration: float
+    engine: str
+    regions: List[Region]
+
+
+class Word(TypedDict):
+    start: float
+    end: float
+    word: str                       # as the model wrote it, with its leading space
+    probability: Optional[float]
+
+
+class Segment(TypedDict):
+    id: int
+    start: float
+    end: float
+    text: str
+    language: Optional[str]
+    words: List[Word]
+
+
+class Dropped(TypedDict):
+    start: float
+    end: float
+    text: str
+    reason: str
+
+
+class Redecoded(TypedDict):
+    start: float
+    end: float
+    words_before: int
+    words_after: int
+
+
+class Decoding(TypedDict):
+    windows: int
+    redecoded: List[Redecoded]
+
+
+class Transcript(TypedDict):
+    language: Optional[str]
+    language_probability: Optional[float]
+    duration: float
+    engine: str
+    model: str
+    segments: List[Segment]
+    hotwords: NotRequired[Optional[str]]
+    decoding: NotRequired[Decoding]
+    dropped: NotRequired[List[Dropped]]
+    aligned: NotRequired[bool]
+
+
+class Track(TypedDict):
+    language: str
+    role: Literal["source", "target"]
+    cues: int
+    srt: NotRequired[str]
+    vtt: NotRequired[str]
+
+
+class Subtitles(TypedDict):
+    tracks: List[Track]
+
+
+class Translations(TypedDict):
+    source: str
+    sentences: int
+    files: Dict[str, str]
+
+
+class Mux(TypedDict):
+    output: str
+    subtitle_codec: str
+    tracks: List[str]
+
+
+class Clip(TypedDict):
+    start: float
+    end: Optional[float]
+
+
+class Job(TypedDict):
     job_id: str
-    created: str
+    created: NotRequired[str]
     media: str
-    media_info: Dict[str, Any]
+    media_info: NotRequired[Dict[str, Any]]
     workflow: str
     source_language: str
     target_languages: List[str]
-    clip: Dict[str, Any]
-    overrides: Dict[str, Dict[str, Any]]
+    clip: NotRequired[Clip]
+    overrides: NotRequired[Dict[str, Dict[str, Any]]]
     stages: List[str]
-    fallbacks: Dict[str, Any]
-
-
-JOB_REQUIRED = ("job_id", "media", "workflow", "stages", "source_language", "target_languages")
+    fallbacks: NotRequired[Dict[str, Dict[str, str]]]
 
 
 class StageRecord(TypedDict, total=False):
-    state: str
+    state: Literal["running", "done", "failed", "interrupted"]
     started: Optional[str]
     finished: Optional[str]
     seconds: Optional[float]
@@ -74,23 +137,68 @@ class StageRecord(TypedDict, total=False):
 
 
 class Status(TypedDict):
-    """status.json, written by run-pipeline.sh: one record per stage run."""
     stages: Dict[str, StageRecord]
+
+
+@dataclass(frozen=True)
+class Document:
+    pattern: str        # the file name in the job directory (<lang>: a language code)
+    shape: Any
+    writer: str         # the stage (or front) that writes it
+    about: str
+
+
+DOCUMENTS = [
+    Document("job.json", Job, "prepare-job", "what the job is: media, languages, clip, per-stage overrides, stages"),
+    Document("vad.json", Vad, "vad", "speech regions, seconds"),
+    Document("transcript.json", Transcript, "asr", "segments with their words; what the guard dropped; "
+             "how the windows were decoded"),
+    Document("translations.json", Translations, "translate", "one translation file per target"),
+    Document("translation.<lang>.json", Transcript, "translate", "a target's translation in the transcript "
+             "shape: one segment per sentence, no word times"),
+    Document("subtitles.json", Subtitles, "subtitles", "the source-language track"),
+    Document("translated_subtitles.json", Subtitles, "translated_subtitles", "one track per target, in "
+             "the job's order"),
+    Document("mux.json", Mux, "mux", "the muxed copy of the media"),
+    Document("status.json", Status, "run-pipeline", "each stage's last run"),
+]
+
+
+def document(name: str) -> Document:
+    for doc in DOCUMENTS:
+        if re.fullmatch(re.escape(doc.pattern).replace(re.escape("<lang>"), r"[A-Za-z0-9_-]+"), name):
+            return doc
+    raise KeyError(f"{name} is not a declared stage file (shared/schema.DOCUMENTS)")
+
+
+# -- checking -----------------------------------------------------------------------------------------
+
+
+def _typed_dict(shape: Any) -> bool:
+    return isinstance(shape, type) and issubclass(shape, dict) and hasattr(shape, "__annotations__")
 
 
 def problem(value: Any, shape: Any, where: str = "") -> Optional[str]:
     """Where `value` departs from the declared `shape` (a TypedDict or a typing form), or None."""
-    origin = get_origin(shape)
+    origin, args = get_origin(shape), get_args(shape)
+    label = where or "the file"
     if shape is Any:
         return None
+    if origin is NotRequired:
+        return problem(value, args[0], where)
     if origin is Union:
-        found = [problem(value, option, where) for option in get_args(shape)]
-        return None if None in found else found[0]
+        found = [problem(value, option, where) for option in args]
+        return None if None in found else found[-1]
+    if origin is Literal:
+        return None if value in args else f"{label} should be one of {', '.join(map(str, args))}, not {value!r}"
     if shape is type(None):
-        return None if value is None else f"{where or 'value'} should be null"
-    if isinstance(shape, type) and issubclass(shape, dict) and hasattr(shape, "__annotations__"):
+        return None if value is None else f"{label} should be null"
+    if _typed_dict(shape):
         if not isinstance(value, dict):
-            return f"{where or 'the file'} should be an object, not {type(value).__name__}"
+            return f"{label} should be an object, not {type(value).__name__}"
+        missing = [key for key in sorted(shape.__required_keys__) if key not in value]
+        if missing:
+            return f"{label} lacks {', '.join(missing)}"
         for key, hint in get_type_hints(shape).items():
             if key in value:
                 found = problem(value[key], hint, f"{where}.{key}" if where else key)
@@ -99,36 +207,141 @@ def problem(value: Any, shape: Any, where: str = "") -> Optional[str]:
         return None
     if origin in (list, List):
         if not isinstance(value, list):
-            return f"{where} should be a list"
+            return f"{label} should be a list, not {type(value).__name__}"
         for index, item in enumerate(value):
-            found = problem(item, get_args(shape)[0], f"{where}[{index}]")
+            found = problem(item, args[0], f"{where}[{index}]")
             if found:
                 return found
         return None
     if origin in (dict, Dict):
         if not isinstance(value, dict):
-            return f"{where} should be an object"
+            return f"{label} should be an object, not {type(value).__name__}"
         for key, item in value.items():
-            found = problem(item, get_args(shape)[1], f"{where}.{key}")
+            found = problem(item, args[1], f"{where}.{key}")
             if found:
                 return found
         return None
     if shape is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
     elif shape is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     else:
         ok = isinstance(value, shape)
-    return None if ok else f"{where} should be {shape.__name__}, not {type(value).__name__}"
+    return None if ok else f"{label} should be {shape.__name__}, not {type(value).__name__}"
 
 
-def check(value: Any, shape: Any, name: str, required: tuple = (), fix: str = "") -> Any:
+def check(value: Any, shape: Any, name: str, fix: str = "") -> Any:
     """`value` when it has the declared shape, else a UserError naming the file, the fault and
     (`fix`) what to do."""
     found = problem(value, shape)
-    if found is None and isinstance(value, dict):
-        missing = [key for key in required if key not in value]
-        found = f"it lacks {', '.join(missing)}" if missing else None
     if found:
         raise UserError(f"{name} is damaged ({found})" + (f": {fix}" if fix else ""))
     return value
+
+
+def _fix(path: Path, doc: Document) -> str:
+    if doc.writer == "prepare-job":
+        return "prepare the job again with ./prepare-job.sh"
+    if doc.writer == "run-pipeline":
+        return ""  # the pipeline moves its own damaged file aside and rebuilds it
+    return f"run the job again from its {doc.writer} stage (./run-pipeline.sh -j {path.parent.name} --from {doc.writer})"
+
+
+def read(path: Path) -> dict:
+    """A stage file, checked against its declared shape."""
+    from shared import config
+
+    doc = document(path.name)
+    shown = config.display_path(path)
+    fix = _fix(path, doc)
+    if not path.is_file():
+        raise UserError(f"{shown} is missing" + (f": {fix}" if fix else ""))
+    try:
+        data = config.load_json(path)
+    except UserError as exc:
+        raise UserError(f"{exc}" + (f" ({fix})" if fix else ""))
+    return check(data, doc.shape, shown, fix)
+
+
+def write(path: Path, data: dict) -> None:
+    """A stage file, checked against its declared shape, written atomically."""
+    from shared import files
+
+    found = problem(data, document(path.name).shape)
+    if found:
+        raise ValueError(f"{path.name} does not match its declared shape: {found}")
+    files.write_json_atomic(path, data)
+
+
+# -- documentation --------------------------------------------------------------------------------------
+
+
+def _type_name(shape: Any) -> str:
+    origin, args = get_origin(shape), get_args(shape)
+    if origin is NotRequired:
+        return _type_name(args[0])
+    if origin is Union:
+        named = [_type_name(a) for a in args if a is not type(None)]
+        return " \\| ".join(named) + (" \\| null" if type(None) in args else "")
+    if origin is Literal:
+        return " \\| ".join(f'"{a}"' for a in args)
+    if origin in (list, List):
+        return f"[{_type_name(args[0])}]"
+    if origin in (dict, Dict):
+        return f"{{{_type_name(args[0])}: {_type_name(args[1])}}}"
+    if _typed_dict(shape):
+        return shape.__name__
+    return {float: "number", int: "integer", str: "string", bool: "boolean"}.get(shape, getattr(shape, "__name__", "any"))
+
+
+def _fields(shape: Any) -> str:
+    required = shape.__required_keys__
+    return ", ".join(f"`{key}`{'' if key in required else '?'}: {_type_name(hint)}"
+                     for key, hint in get_type_hints(shape).items())
+
+
+def markdown() -> str:
+    """The tables of docs/segments.md: each file, then each shape it uses."""
+    lines = ["| file | written by | shape | content |", "|---|---|---|---|"]
+    lines += [f"| `{d.pattern}` | {d.writer} | {_type_name(d.shape)} | {d.about} |" for d in DOCUMENTS]
+    seen: list[Any] = []
+
+    def collect(shape: Any) -> None:
+        if _typed_dict(shape) and shape not in seen:
+            seen.append(shape)
+        for hint in (get_type_hints(shape).values() if _typed_dict(shape) else get_args(shape)):
+            if _typed_dict(hint) and hint not in seen or get_args(hint):
+                collect(hint)
+
+    for doc in DOCUMENTS:
+        collect(doc.shape)
+    lines += ["", "| shape | fields (`?`: may be absent) |", "|---|---|"]
+    lines += [f"| {s.__name__} | {_fields(s)} |" for s in seen]
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- schema: begin (python -m shared.schema --docs) -->", "<!-- schema: end -->"
+
+
+def docs_text(current: str) -> str:
+    """docs/segments.md with its generated block made from the declarations."""
+    head, _, rest = current.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n{markdown()}{END}{tail}"
+
+
+def main() -> int:
+    from shared import config, files
+
+    if sys.argv[1:] != ["--docs"]:
+        print("usage: python -m shared.schema --docs   (rewrite docs/segments.md's tables)")
+        return 2
+    path = config.REPO_ROOT / "docs" / "segments.md"
+    files.write_text_atomic(path, docs_text(path.read_text(encoding="utf-8")))
+    return 0
+
+
+if __name__ == "__main__":
+    from shared.errors import run_cli
+
+    run_cli(main, prog="schema")

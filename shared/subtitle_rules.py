@@ -14,24 +14,33 @@ from typing import Iterable
 
 import regex
 
-SENTENCE_END = tuple(".?!।॥…") + ("?\"", ".\"", "!\"", "।\"")
+from shared.languages import ends_sentence
+
 CLAUSE_END = tuple(",;:—–،")
 PAUSE_SPLIT = 1.0  # a silence this long (s) between words starts a new cue
 
 
 @dataclass(frozen=True)
 class Rules:
-    max_chars_per_line: int = 42
-    max_lines: int = 2
-    min_duration: float = 0.833
-    max_duration: float = 7.0
-    max_cps: float = 17.0
-    min_gap: float = 0.084
+    """The readability limits; their defaults live in config/pipeline.json's subtitles block."""
+    max_chars_per_line: int
+    max_lines: int
+    min_duration: float
+    max_duration: float
+    max_cps: float
+    min_gap: float
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Rules":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in settings.items() if k in names})
+
+    @classmethod
+    def default(cls, **changes) -> "Rules":
+        """config/pipeline.json's rules, with `changes`."""
+        from shared import config
+
+        return cls.from_settings({**config.pipeline_defaults()["subtitles"], **changes})
 
 
 @dataclass
@@ -94,7 +103,7 @@ def layout(units: list[Unit], rules: Rules, lines: int | None = None) -> list[st
         if rest is None:
             continue
         score = abs(length(first) - length(rest[0]))
-        if first.endswith(SENTENCE_END + CLAUSE_END):
+        if ends_sentence(first) or first.endswith(CLAUSE_END):
             score -= 12
         if best_score is None or score < best_score:
             best, best_score = [first] + rest, score
@@ -105,7 +114,8 @@ def _best_cut(units: list[Unit]) -> int:
     """Where to end a cue that cannot grow: after the last punctuation in its latter two thirds, else
     before the last unit."""
     for i in range(len(units) - 1, 0, -1):
-        if i >= len(units) / 3 and units[i - 1].text.strip().endswith(SENTENCE_END + CLAUSE_END):
+        text = units[i - 1].text.strip()
+        if i >= len(units) / 3 and (ends_sentence(text) or text.endswith(CLAUSE_END)):
             return i
     return max(1, len(units) - 1)
 
@@ -127,7 +137,7 @@ def group(units: list[Unit], rules: Rules) -> list[list[Unit]]:
             cut = _best_cut(current[:-1]) if len(current) > 2 else 1
             groups.append(current[:cut])
             current = current[cut:]
-        if unit.text.strip().endswith(SENTENCE_END):
+        if ends_sentence(unit.text):
             groups.append(current)
             current = []
     if current:

@@ -28,7 +28,7 @@ def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role
     entry of the job's subtitle manifests (language, role, cues, job-relative path per format)."""
     cues = build_cues(segments, Rules.from_settings(settings))
     track = {"language": lang, "role": role, "cues": len(cues)}
-    for fmt in settings.get("formats", ["srt", "vtt"]):
+    for fmt in settings["formats"]:
         path = write(cues, jobs.subtitle_path(job, job_path, lang, fmt), fmt)
         track[fmt] = str(path.relative_to(job_path))
     return track

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from shared import hardware, languages, model_catalog
 from shared.errors import UserError
 
-SENTENCE_END = (".", "?", "!", "।", "॥", "…", "؟", "۔")
 PAUSE_BREAK = 1.5          # seconds of silence that end a sentence even without punctuation
 MAX_SENTENCE_SECONDS = 20  # a run-on with no punctuation is cut here
 
@@ -88,7 +87,7 @@ def sentences(segments: list[dict]) -> list[Sentence]:
         if current and (start - current[-1][1] >= PAUSE_BREAK or end - current[0][0] > MAX_SENTENCE_SECONDS):
             close()
         current.append((start, end, text))
-        if text.strip().endswith(SENTENCE_END):
+        if languages.ends_sentence(text):
             close()
     close()
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from shared import jobs, pipeline
+from shared import jobs, workflows
 
 
 def stage_args(stage: str) -> tuple[Path, dict, dict]:
@@ -14,4 +14,4 @@ def stage_args(stage: str) -> tuple[Path, dict, dict]:
     args = parser.parse_args()
     job_path = Path(args.job)
     job = jobs.load_job(job_path)
-    return job_path, job, pipeline.stage_settings(job, stage)
+    return job_path, job, workflows.stage_settings(job, stage)

@@ -25,16 +25,13 @@ chunk_size (30 s, WhisperX's default) and the words carry their own times.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 import wave
 from dataclasses import dataclass, field
 
-from shared import config, glossary, model_catalog
+from shared import config, glossary, model_catalog, schema
 from shared.errors import UserError, run_cli
-from shared.files import write_json_atomic
 from stages._common import stage_args
 
 
@@ -44,7 +41,7 @@ def load_model(settings: dict):
     from faster_whisper import WhisperModel
 
     name = settings["model"]
-    if os.environ.get("SUBTITLER_ALLOW_DOWNLOAD") == "1":
+    if config.downloads_allowed():
         model = model_catalog.find(name, "asr")
         if model is not None and model_catalog.snapshot(model) is None:
             from shared import model_cache
@@ -52,8 +49,8 @@ def load_model(settings: dict):
             model_cache.fetch(model)
     path = model_catalog.require(name, "asr")
     try:
-        return WhisperModel(str(path), device=settings.get("device", "cpu"),
-                            compute_type=settings.get("compute_type", "int8"),
+        return WhisperModel(str(path), device=settings["device"],
+                            compute_type=settings["compute_type"],
                             cpu_threads=int(settings.get("threads") or 0))
     except (RuntimeError, ValueError) as exc:
         raise UserError(f"cannot load Whisper model '{name}' from {path}: {damaged(exc)}")
@@ -72,7 +69,6 @@ def damaged(exc: Exception) -> str:
 DETECTION_SECONDS = 30.0  # one Whisper window of speech decides the language
 SAMPLE_RATE = 16000  # the demux stage's WAV
 WHISPER_WINDOW = 30.0  # seconds Whisper hears at a time
-GAP_SECONDS = 0.5  # silence put between the speech pieces joined in one window
 
 
 def speech_sample(audio_path, regions: list[dict], seconds: float = DETECTION_SECONDS):
@@ -195,7 +191,7 @@ def decode_windows(model, audio_path, windows: list[Window], settings: dict, lan
 
     pipeline = BatchedInferencePipeline(model)
     batch = max(1, int(settings.get("batch_size") or 8))
-    gap = np.zeros(int(float(settings.get("gap_seconds", GAP_SECONDS)) * SAMPLE_RATE), dtype=np.float32)
+    gap = np.zeros(int(float(settings["gap_seconds"]) * SAMPLE_RATE), dtype=np.float32)
     out: list[list[dict]] = []
     with wave.open(str(audio_path), "rb") as wav:
         for first in range(0, len(windows), batch):
@@ -219,8 +215,8 @@ def decode_windows(model, audio_path, windows: list[Window], settings: dict, lan
                 continue
             segments, _ = pipeline.transcribe(
                 np.concatenate(parts), language=language, clip_timestamps=clips, batch_size=batch,
-                word_timestamps=True, beam_size=int(settings.get("beam_size", 5)), hotwords=hotwords,
-                without_timestamps=bool(settings.get("without_timestamps", True)))
+                word_timestamps=True, beam_size=int(settings["beam_size"]), hotwords=hotwords,
+                without_timestamps=bool(settings["without_timestamps"]))
             for seg in segments:
                 index = max([i for i, clip in enumerate(clips) if seg.start >= clip["start"] - 0.01] or [0])
 
@@ -294,9 +290,9 @@ def short_regions(windows: list[Window], decoded: list[list[dict]], settings: di
     if not rates:
         return []
     median = sorted(rates)[len(rates) // 2]
-    ratio = float(settings.get("coverage_ratio", 0.65))
-    least = float(settings.get("coverage_min_seconds", 1.0))
-    hole = float(settings.get("coverage_max_hole", 2.0))
+    ratio = float(settings["coverage_ratio"])
+    least = float(settings["coverage_min_seconds"])
+    hole = float(settings["coverage_max_hole"])
     return [(index, region) for index, region, found, longest in counts
             if region[1] - region[0] >= least and (found < ratio * median * (region[1] - region[0]) or longest > hole)]
 
@@ -311,9 +307,9 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
         language, probability = detect_language(model, audio_path, vad["regions"])
     language = language or "en"
     windows = pack(split_long(vad["regions"], audio_path),
-                   min(float(settings.get("window_seconds", WHISPER_WINDOW)), WHISPER_WINDOW),
-                   float(settings.get("window_max_gap", float("inf"))),
-                   joined_gap=float(settings.get("gap_seconds", GAP_SECONDS)))
+                   min(float(settings["window_seconds"]), WHISPER_WINDOW),
+                   float("inf") if settings["window_max_gap"] is None else float(settings["window_max_gap"]),
+                   joined_gap=float(settings["gap_seconds"]))
     duration = max(vad["duration"], 0.001)
 
     def progress(window):
@@ -368,11 +364,11 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
     from whisperx.diarize import Segment
     from whisperx.vads.vad import Vad
 
-    device = settings.get("device", "cpu")
-    align_path, why_not = alignment_model(language) if settings.get("align", True) else (None, "align is off")
+    device = settings["device"]
+    align_path, why_not = alignment_model(language) if settings["align"] else (None, "align is off")
     # Aligned, chunks join up to WhisperX's 30 s (fewer windows, the same words); unaligned, each
     # speech region stays its own segment so cue times keep the VAD's edges.
-    chunk_size = float(settings["chunk_size"] if settings.get("chunk_size") is not None
+    chunk_size = float(settings["chunk_size"] if settings["chunk_size"] is not None
                        else (WHISPER_WINDOW if align_path else 0))
     windows = pack(split_long(vad["regions"], job_path / "audio.wav"), min(chunk_size, WHISPER_WINDOW))
     regions = [(w.start, w.end) for w in windows]  # what GivenRegions hands to WhisperX
@@ -393,10 +389,10 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
     path = model_catalog.require(settings["model"], "asr")
     try:
         model = whisperx.load_model(
-            str(path), device, compute_type=settings.get("compute_type", "int8"), language=language,
+            str(path), device, compute_type=settings["compute_type"], language=language,
             vad_model=GivenRegions(), threads=threads, local_files_only=True,
-            asr_options={"beam_size": int(settings.get("beam_size", 5)), "hotwords": hotwords,
-                         "condition_on_previous_text": bool(settings.get("condition_on_previous_text", False))})
+            asr_options={"beam_size": int(settings["beam_size"]), "hotwords": hotwords,
+                         "condition_on_previous_text": bool(settings["condition_on_previous_text"])})
     except (RuntimeError, ValueError) as exc:
         raise UserError(f"cannot load Whisper model '{settings['model']}' from {path}: {damaged(exc)}")
     probability = None
@@ -424,7 +420,7 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
         result["segments"].sort(key=lambda s: s["start"])
     decoding = {"windows": len(windows), "redecoded": redecoded}
     segments = [{"start": s["start"], "end": s["end"], "text": s["text"], "words": []} for s in result["segments"]]
-    if align_path is None and settings.get("align", True):
+    if align_path is None and settings["align"]:
         align_path, why_not = alignment_model(language)  # the language was detected just now
     if align_path is None:
         print(f"note: no word alignment ({why_not}); cues follow the speech regions", file=sys.stderr, flush=True)
@@ -452,7 +448,7 @@ def short_windows(windows: list[Window], segments: list[dict], settings: dict) -
     if not rates:
         return []
     median = rates[len(rates) // 2]
-    ratio = float(settings.get("coverage_ratio", 0.65))
+    ratio = float(settings["coverage_ratio"])
     return [i for i, words, speech in counts
             if len(windows[i].pieces) > 1 and speech >= 1.0 and words < ratio * median * speech]
 
@@ -462,7 +458,7 @@ def guard(segments: list[dict], regions: list[dict], settings: dict) -> tuple[li
     that are repetition loops (gzip compression ratio) or silence phantoms (high no-speech
     probability with a low log-probability, "Thank you for watching."). Returns the kept segments
     and the dropped ones with their reasons."""
-    pad = float(settings.get("outside_speech_tolerance", 0.3))
+    pad = float(settings["outside_speech_tolerance"])
     spans = sorted((float(r["start"]) - pad, float(r["end"]) + pad) for r in regions)
 
     def in_speech(start: float, end: float) -> bool:
@@ -471,10 +467,10 @@ def guard(segments: list[dict], regions: list[dict], settings: dict) -> tuple[li
     kept, dropped = [], []
     for seg in segments:
         reason = None
-        if seg.get("compression_ratio", 0) > float(settings.get("compression_ratio_threshold", 2.4)):
+        if seg.get("compression_ratio", 0) > float(settings["compression_ratio_threshold"]):
             reason = "repetition (compression ratio %.2f)" % seg["compression_ratio"]
-        elif (seg.get("no_speech_prob", 0) > float(settings.get("no_speech_threshold", 0.6))
-              and seg.get("avg_logprob", 0) < float(settings.get("log_prob_threshold", -1.0))):
+        elif (seg.get("no_speech_prob", 0) > float(settings["no_speech_threshold"])
+              and seg.get("avg_logprob", 0) < float(settings["log_prob_threshold"])):
             reason = "no speech (no-speech probability %.2f)" % seg["no_speech_prob"]
         elif seg["words"]:
             inside = [w for w in seg["words"] if in_speech(w["start"], w["end"])]
@@ -514,12 +510,12 @@ def timed_words(words: list[dict], start: float, end: float) -> list[dict]:
 
 def main() -> int:
     job_path, job, settings = stage_args("asr")
-    vad = json.loads((job_path / "vad.json").read_text())
+    vad = schema.read(job_path / "vad.json")
     source = job["source_language"]
     language = None if source == "auto" else source.partition("-")[0]
     if settings["model"].endswith(".en"):
         language = "en"  # English-only models have no language token to detect
-    engine = settings.get("engine", "faster-whisper")
+    engine = settings["engine"]
     transcript = {"language": language, "language_probability": None, "duration": vad["duration"],
                   "engine": engine, "model": settings["model"], "segments": []}
     hotwords = glossary.load(job_path).hotwords() or None
@@ -552,7 +548,7 @@ def main() -> int:
         heard = "no speech" if not vad["regions"] else "speech-like sound but no words"
         print(f"warning: no speech found ({heard} in {vad['duration']:.1f} s of audio): the subtitles "
               "will be empty", flush=True)
-    write_json_atomic(job_path / "transcript.json", transcript)
+    schema.write(job_path / "transcript.json", transcript)
     return 0
 
 

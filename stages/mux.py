@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared import jobs, languages, media
+from shared import jobs, languages, media, schema
 from shared.errors import UserError, run_cli
-from shared.files import write_json_atomic
 from stages._common import stage_args
 
 MP4_FAMILY = {".mp4", ".m4v", ".mov"}
@@ -56,8 +55,8 @@ def main() -> int:
     output = job_path / "subtitles" / f"{source.stem}.subtitled{ext}"
     media.ffmpeg_to(output, mux_args(source, tracks, job_path, codec),
                     f"ffmpeg could not mux the subtitles into {output.name}")
-    write_json_atomic(job_path / "mux.json", {"output": str(output.relative_to(job_path)), "subtitle_codec": codec,
-                                       "tracks": [t["language"] for t in tracks]})
+    schema.write(job_path / "mux.json", {"output": str(output.relative_to(job_path)), "subtitle_codec": codec,
+                                         "tracks": [t["language"] for t in tracks]})
     return 0
 
 

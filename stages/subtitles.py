@@ -6,22 +6,19 @@ Lands at out/<job-id>/subtitles/<media-stem>.<lang>.srt and .vtt; subtitles.json
 
 from __future__ import annotations
 
-import json
-
-from shared import subtitle_writer
+from shared import schema, subtitle_writer
 from shared.errors import run_cli
-from shared.files import write_json_atomic
 from stages._common import stage_args
 
 
 def main() -> int:
     job_path, job, settings = stage_args("subtitles")
-    transcript = json.loads((job_path / "transcript.json").read_text())
+    transcript = schema.read(job_path / "transcript.json")
     lang = job["source_language"]
     if lang == "auto":
         lang = transcript.get("language") or "und"
     track = subtitle_writer.write_track(job, job_path, transcript["segments"], lang, "source", settings)
-    write_json_atomic(job_path / "subtitles.json", {"tracks": [track]})
+    schema.write(job_path / "subtitles.json", {"tracks": [track]})
     return 0
 
 

@@ -16,9 +16,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from shared import glossary, languages, model_catalog, translation
+from shared import config, glossary, languages, model_catalog, schema, translation
 from shared.errors import UserError, run_cli
-from shared.files import write_json_atomic
 from stages._common import stage_args
 
 
@@ -38,10 +37,10 @@ class NllbBackend:
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.settings = settings
-        self.beam_size = int(settings.get("beam_size", 4))
+        self.beam_size = int(settings["beam_size"])
         # both backends count the forced language token: max_new_tokens == max_decoding_length
-        self.max_length = int(settings.get("max_length", 256))
-        self.backend = settings.get("backend", "ctranslate2")
+        self.max_length = int(settings["max_length"])
+        self.backend = settings["backend"]
         threads = int(settings.get("threads") or 1)
         if self.backend == "ctranslate2":
             import ctranslate2
@@ -49,8 +48,8 @@ class NllbBackend:
             if converted is None:
                 raise UserError("this model has no CTranslate2 conversion in the cache: run "
                                 "./cache-models.sh --model <its key> again (it converts after download)")
-            self.translator = ctranslate2.Translator(str(converted), device=settings.get("device", "cpu"),
-                                                     compute_type=settings.get("compute_type", "default"),
+            self.translator = ctranslate2.Translator(str(converted), device=settings["device"],
+                                                     compute_type=settings["compute_type"],
                                                      intra_threads=threads, inter_threads=1)
         else:
             import torch
@@ -58,7 +57,7 @@ class NllbBackend:
 
             torch.set_num_threads(threads)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(str(model_dir)).eval()
-            self.device = settings.get("device", "cpu")
+            self.device = settings["device"]
             self.model.to(self.device)
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
@@ -66,7 +65,7 @@ class NllbBackend:
         tgt = languages.flores(target)
         ids = [self.tokenizer(t).input_ids for t in texts]
         out: list[str] = [""] * len(texts)
-        batch_size = int(self.settings.get("batch_size", 16))
+        batch_size = int(self.settings["batch_size"])
         for batch in by_length(texts, [len(i) for i in ids], batch_size):
             if self.backend == "ctranslate2":
                 tokens = [self.tokenizer.convert_ids_to_tokens(ids[i]) for i in batch]
@@ -110,9 +109,9 @@ class IndicTrans2Backend:
 
         self.processor = IndicProcessor(inference=True)
         self.settings = settings
-        self.backend = settings.get("backend", "ctranslate2")
-        self.beam_size = int(settings.get("beam_size", 4))
-        self.max_length = int(settings.get("max_length", 256))
+        self.backend = settings["backend"]
+        self.beam_size = int(settings["beam_size"])
+        self.max_length = int(settings["max_length"])
         threads = int(settings.get("threads") or 1)
         if self.backend == "ctranslate2":
             import ctranslate2
@@ -123,8 +122,8 @@ class IndicTrans2Backend:
                                 "./cache-models.sh --model <its key> again (it converts after download)")
             self.spm = spm.SentencePieceProcessor(model_file=str(converted / "model.SRC"))
             self.source_vocab = set(json.loads((converted / "dict.SRC.json").read_text(encoding="utf-8")))
-            self.translator = ctranslate2.Translator(str(converted), device=settings.get("device", "cpu"),
-                                                     compute_type=settings.get("compute_type", "default"),
+            self.translator = ctranslate2.Translator(str(converted), device=settings["device"],
+                                                     compute_type=settings["compute_type"],
                                                      intra_threads=threads, inter_threads=1)
         else:
             import torch
@@ -133,7 +132,7 @@ class IndicTrans2Backend:
             torch.set_num_threads(threads)
             self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=True)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(str(model_dir), trust_remote_code=True).eval()
-            self.device = settings.get("device", "cpu")
+            self.device = settings["device"]
             self.model.to(self.device)
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
@@ -144,7 +143,7 @@ class IndicTrans2Backend:
                 raise UserError(f"this IndicTrans2 model does not know {', '.join(missing)}: check the pair's "
                                 "direction (indic-en, en-indic, indic-indic) or use an NLLB model")
         out: list[str] = [""] * len(texts)
-        batch_size = int(self.settings.get("batch_size", 16))
+        batch_size = int(self.settings["batch_size"])
         for batch in by_length(texts, [len(t) for t in texts], batch_size):
             pre = self.processor.preprocess_batch([texts[i] for i in batch], src_lang=src_tag, tgt_lang=tgt_tag)
             if self.backend == "ctranslate2":
@@ -177,19 +176,19 @@ class IndicTrans2Backend:
 
 
 def load_backend(model: model_catalog.Model, settings: dict):
-    if os.environ.get("SUBTITLER_ALLOW_DOWNLOAD") == "1" and model_catalog.snapshot(model) is None:
+    if config.downloads_allowed() and model_catalog.snapshot(model) is None:
         from shared import model_cache
 
         model_cache.fetch(model)  # the run allowed downloads (--allow-download): fetch and convert now
     path = model_catalog.require(model.key, "translate")
-    converted = model_catalog.converted(model) if settings.get("backend", "ctranslate2") == "ctranslate2" else None
+    converted = model_catalog.converted(model) if settings["backend"] == "ctranslate2" else None
     backend = IndicTrans2Backend if model.group == "indictrans2" else NllbBackend
     return backend(path, settings, converted)
 
 
 def main() -> int:
     job_path, job, settings = stage_args("translate")
-    transcript = json.loads((job_path / "transcript.json").read_text())
+    transcript = schema.read(job_path / "transcript.json")
     source = job["source_language"]
     sentences = translation.sentences(transcript["segments"])
     texts = [s.text for s in sentences]
@@ -203,11 +202,11 @@ def main() -> int:
         protected = [terms.protect(text, target) for text in texts]
         translated = backends[model.key].translate([p[0] for p in protected], source, target) if texts else []
         translated = [terms.restore(text, p[1]) for text, p in zip(translated, protected)]
-        write_json_atomic(job_path / f"translation.{target}.json", translation.translated_transcript(
-            sentences, translated, target, model.key, settings.get("backend", "ctranslate2"),
+        schema.write(job_path / f"translation.{target}.json", translation.translated_transcript(
+            sentences, translated, target, model.key, settings["backend"],
             transcript["duration"]))
         files[target] = f"translation.{target}.json"
-    write_json_atomic(job_path / "translations.json", {"source": source, "sentences": len(texts), "files": files})
+    schema.write(job_path / "translations.json", {"source": source, "sentences": len(texts), "files": files})
     return 0
 
 

@@ -7,22 +7,19 @@ translated_subtitles.json lists the tracks in the job's target order.
 
 from __future__ import annotations
 
-import json
-
-from shared import pipeline, subtitle_writer
+from shared import schema, subtitle_writer, workflows
 from shared.errors import run_cli
-from shared.files import write_json_atomic
 from stages._common import stage_args
 
 
 def main() -> int:
     job_path, job, _ = stage_args("translated_subtitles")
-    settings = pipeline.stage_settings(job, "subtitles")
+    settings = workflows.stage_settings(job, "subtitles")
     tracks = []
     for target in job["target_languages"]:
-        translated = json.loads((job_path / f"translation.{target}.json").read_text())
+        translated = schema.read(job_path / f"translation.{target}.json")
         tracks.append(subtitle_writer.write_track(job, job_path, translated["segments"], target, "target", settings))
-    write_json_atomic(job_path / "translated_subtitles.json", {"tracks": tracks})
+    schema.write(job_path / "translated_subtitles.json", {"tracks": tracks})
     return 0
 
 

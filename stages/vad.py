@@ -18,21 +18,20 @@ from pathlib import Path
 
 from faster_whisper.audio import decode_audio
 
+from shared import config, schema
 from shared.errors import UserError, run_cli
-from shared.files import write_json_atomic
 from stages._common import stage_args
 
 SAMPLING_RATE = 16000
-ENGINES = ("silero", "pyannote")
 
 
 def silero_regions(audio, settings: dict) -> list[tuple[float, float]]:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    options = VadOptions(threshold=settings.get("threshold", 0.5),
-                         min_silence_duration_ms=settings.get("min_silence_duration_ms", 500),
-                         speech_pad_ms=settings.get("speech_pad_ms", 200),
-                         min_speech_duration_ms=settings.get("min_speech_duration_ms", 250))
+    options = VadOptions(threshold=settings["threshold"],
+                         min_silence_duration_ms=settings["min_silence_duration_ms"],
+                         speech_pad_ms=settings["speech_pad_ms"],
+                         min_speech_duration_ms=settings["min_speech_duration_ms"])
     return [(r["start"] / SAMPLING_RATE, r["end"] / SAMPLING_RATE)
             for r in get_speech_timestamps(audio, options, sampling_rate=SAMPLING_RATE)]
 
@@ -60,15 +59,15 @@ def pyannote_regions(audio, settings: dict) -> list[tuple[float, float]]:
     from pyannote.audio.pipelines import VoiceActivityDetection
 
     model = Model.from_pretrained(str(pyannote_checkpoint()))
-    pipeline = VoiceActivityDetection(segmentation=model, device=torch.device(settings.get("device", "cpu")))
+    pipeline = VoiceActivityDetection(segmentation=model, device=torch.device(settings["device"]))
     # whisperx's defaults for this model; the minimum durations fill tiny gaps and drop clicks
-    pipeline.instantiate({"onset": settings.get("onset", 0.5), "offset": settings.get("offset", 0.363),
-                          "min_duration_on": settings.get("min_duration_on", 0.1),
-                          "min_duration_off": settings.get("min_duration_off", 0.1)})
+    pipeline.instantiate({"onset": settings["onset"], "offset": settings["offset"],
+                          "min_duration_on": settings["min_duration_on"],
+                          "min_duration_off": settings["min_duration_off"]})
     annotation = pipeline({"waveform": torch.from_numpy(audio)[None], "sample_rate": SAMPLING_RATE})
     # pyannote's edges are already tight and right; the padding Silero wants (speech_pad_ms) only
     # pulls silence and the previous sentence's tail into each region, and hurts WhisperX there.
-    pad = settings.get("pyannote_pad_ms", 0) / 1000
+    pad = settings["pyannote_pad_ms"] / 1000
     end_of_audio = len(audio) / SAMPLING_RATE
     regions: list[tuple[float, float]] = []
     for segment in annotation.get_timeline().support():
@@ -82,12 +81,12 @@ def pyannote_regions(audio, settings: dict) -> list[tuple[float, float]]:
 
 def main() -> int:
     job_path, job, settings = stage_args("vad")
-    engine = settings.get("engine", "silero")
-    if engine not in ENGINES:
-        raise UserError(f"unknown VAD engine '{engine}': choose one of {', '.join(ENGINES)}")
+    engine = settings["engine"]
+    if engine not in config.engines("vad"):
+        raise UserError(f"unknown VAD engine '{engine}': choose one of {', '.join(config.engines('vad'))}")
     audio = decode_audio(str(job_path / "audio.wav"), sampling_rate=SAMPLING_RATE)
     regions = (pyannote_regions if engine == "pyannote" else silero_regions)(audio, settings)
-    write_json_atomic(job_path / "vad.json", {
+    schema.write(job_path / "vad.json", {
         "sampling_rate": SAMPLING_RATE,
         "duration": round(len(audio) / SAMPLING_RATE, 3),
         "engine": engine,

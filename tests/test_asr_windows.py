@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from conftest import REPO, clean_env
+from shared import config
 from stages import asr
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -30,6 +31,9 @@ def transcribe(media, out, *flags, asr_overrides=None) -> dict:
     return json.loads((out / job_id / "transcript.json").read_text())
 
 
+ASR = config.pipeline_defaults()["asr"]  # the asr stage's default settings
+
+
 def regions(*spans):
     return [{"start": s, "end": e} for s, e in spans]
 
@@ -46,6 +50,16 @@ def test_pack_joins_neighbours_up_to_the_limit_and_cuts_long_regions():
     assert [(w.start, w.end) for w in asr.pack(regions((0, 5), (9, 12)), 30, max_gap=3)] == [(0, 5), (9, 12)]
 
 
+def test_windows_hold_what_the_decoder_hears_not_the_span():
+    """Joined with 0.5 s gaps, four 7 s regions 5 s apart make one 29.5 s window of audio, though they
+    span 43 s; counted by span they would need two."""
+    spread = regions((0, 7), (12, 19), (24, 31), (36, 43))
+    joined = asr.pack(spread, 30, joined_gap=0.5)
+    assert len(joined) == 1 and joined[0].speech + 0.5 * 3 == 29.5
+    assert len(asr.pack(spread, 30)) == 2
+    assert len(asr.pack(spread + regions((44, 46)), 30, joined_gap=0.5)) == 2
+
+
 def test_short_regions_are_found_by_rate_and_by_holes():
     windows = asr.pack(regions((0, 4), (5, 9), (10, 14), (15, 21)), 30)
     steady = [(t, t + 0.3, "w") for t in (0.2, 0.6, 1.0, 1.4, 1.8, 2.2, 2.6, 3.0, 3.4, 3.7)]
@@ -55,7 +69,7 @@ def test_short_regions_are_found_by_rate_and_by_holes():
         *[(s + 10, e + 10, w) for s, e, w in steady[:3]],                # region 3: a third of it
         *[(s + 15, e + 15, w) for s, e, w in steady] ,                   # region 4: 4 s of words, then 2.3 s with none
     )}]]
-    assert asr.short_regions(windows, decoded, {}) == [(0, (10, 14)), (0, (15, 21))]
+    assert asr.short_regions(windows, decoded, ASR) == [(0, (10, 14)), (0, (15, 21))]
 
 
 def test_guard_drops_text_outside_speech_and_phantoms_and_says_why():
@@ -70,7 +84,7 @@ def test_guard_drops_text_outside_speech_and_phantoms_and_says_why():
          "words": words((10.5, 11.0, "Subtitles"), (11.0, 11.5, "by"), (11.5, 12.0, "nobody"))},
         {"start": 14.0, "end": 17.0, "text": " Goodbye. Really", "words": words((14.0, 14.6, "Goodbye."), (16.5, 17.0, "Really"))},
     ]
-    kept, dropped = asr.guard(segments, speech, {})
+    kept, dropped = asr.guard(segments, speech, ASR)
     assert [s["text"].strip() for s in kept] == ["Good morning.", "Goodbye."]
     assert [(d["text"], d["reason"].split(" (")[0]) for d in dropped] == [
         ("Thank you for watching.", "outside speech"), ("the the the", "repetition"),
@@ -82,7 +96,7 @@ def test_short_windows_count_text_when_there_are_no_word_times():
     segments = [{"start": 0, "end": 9, "text": " ".join(["w"] * 24)},       # 8 s of speech, 24 words
                 {"start": 10, "end": 19, "text": " ".join(["w"] * 9)},      # a sentence skipped
                 {"start": 20, "end": 29, "text": " ".join(["w"] * 22)}]
-    assert asr.short_windows(windows, segments, {}) == [1]
+    assert asr.short_windows(windows, segments, ASR) == [1]
 
 
 # One window of every region, 2 s apart (longer than the 30 s Whisper hears), through the asr stage's
@@ -90,10 +104,10 @@ def test_short_windows_count_text_when_there_are_no_word_times():
 PROVOKE = """
 import json, sys
 from pathlib import Path
-from shared import pipeline
+from shared import workflows
 from stages import asr
 job = Path(sys.argv[1])
-settings = {**pipeline.stage_settings(json.loads((job / "job.json").read_text()), "asr"), "gap_seconds": 2.0}
+settings = {**workflows.stage_settings(json.loads((job / "job.json").read_text()), "asr"), "gap_seconds": 2.0}
 windows = asr.pack(json.loads((job / "vad.json").read_text())["regions"], 60, joined_gap=2.0)
 segments, redecoded = asr.decode_checked(asr.load_model(settings), job / "audio.wav", windows, settings, "en", None)
 print(json.dumps({"windows": len(windows), "redecoded": redecoded, "text": " ".join(s["text"] for s in segments)}))

@@ -48,12 +48,15 @@ def test_stage_runs_in_its_venv_with_cache_variables(tmp_path, venv):
     assert report["cache_writable"]
 
 
-def test_stage_chosen_by_the_map_runs_in_that_venv(tmp_path):
-    """asr on this CPU machine maps to the common venv: the command starts that venv's python."""
-    manager = EnvironmentManager()
-    cmd = manager.command("asr", ["--job", str(tmp_path)])
-    assert cmd[0] == str(REPO / ".venvs" / manager.venv_for("asr") / "bin" / "python")
-    assert cmd[1:3] == ["-m", "stages.asr"]
+@pytest.mark.parametrize("stage,engine,venv", [
+    ("asr", "faster-whisper", "common"), ("asr", "whisperx", "whisperx"), ("vad", "silero", "common"),
+    ("vad", "pyannote", "whisperx"), ("subtitles", None, "common"), ("translate", None, "translate"),
+])
+def test_stage_chosen_by_the_map_runs_in_that_venv(tmp_path, stage, engine, venv):
+    """Each stage and engine starts the interpreter of the venv config/venvs.json names for it."""
+    cmd = EnvironmentManager().command(stage, ["--job", str(tmp_path)], engine=engine)
+    assert cmd[0] == str(REPO / ".venvs" / venv / "bin" / "python")
+    assert cmd[1:] == ["-m", f"stages.{stage}", "--job", str(tmp_path)]
 
 
 def test_downloads_allowed_only_when_asked(tmp_path):

@@ -103,8 +103,13 @@ def test_translation_tier_follows_memory_and_device():
 
 
 def test_job_overrides_and_thread_variable(monkeypatch):
+    from shared import workflows
+
     hw = {"stages": {"asr": {"engine": "faster-whisper", "model": "base", "threads": 2}}}
-    assert hardware.stage_settings("asr", {"model": "tiny.en", "engine": None}, hw)["model"] == "tiny.en"
-    assert hardware.stage_settings("asr", {}, hw)["engine"] == "faster-whisper"
+    assert hardware.stage_settings("asr", hw)["engine"] == "faster-whisper"
     monkeypatch.setenv("SUBTITLER_THREADS", "1")
-    assert hardware.stage_settings("asr", {}, hw)["threads"] == 1
+    assert hardware.stage_settings("asr", hw)["threads"] == 1
+    job = {"overrides": {"asr": {"model": "tiny.en", "engine": None}}}
+    merged = workflows.stage_settings(job, "asr")
+    assert merged["model"] == "tiny.en" and merged["engine"] == hardware.load()["stages"]["asr"]["engine"]
+    assert merged["coverage_ratio"] == config.pipeline_defaults()["asr"]["coverage_ratio"] and merged["threads"] == 1

@@ -142,7 +142,7 @@ from stages.translate import IndicTrans2Backend
 model_dir, ct2_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 texts = json.loads(sys.argv[4])
 settings = {"backend": "ctranslate2", "beam_size": 1, "max_length": n, "batch_size": 4, "threads": 1,
-            "compute_type": "float32"}
+            "compute_type": "float32", "device": "cpu"}
 stage = IndicTrans2Backend(tm.Path(model_dir), settings, tm.Path(ct2_dir)).translate(texts, "hi", "en")
 processor = IndicProcessor(inference=True)
 lines = processor.preprocess_batch(texts, src_lang="hin_Deva", tgt_lang="eng_Latn")

@@ -4,7 +4,7 @@ import pytest
 
 from shared.subtitle_rules import Rules, build_cues, length
 
-RULES = Rules()
+RULES = Rules.default()
 
 
 def segments_from(text: str, start: float = 0.0, word_time: float = 0.3, lang: str = "hi"):
@@ -71,7 +71,7 @@ def test_short_cue_is_held_for_the_minimum_and_reading_speed():
 
 
 def test_rules_are_configurable():
-    rules = Rules(max_chars_per_line=20, max_lines=1, max_duration=3.0)
+    rules = Rules.default(max_chars_per_line=20, max_lines=1, max_duration=3.0)
     cues = build_cues(segments_from(HINDI), rules)
     check_rules(cues, rules)
     assert all(len(c.lines) == 1 for c in cues)

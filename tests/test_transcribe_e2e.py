@@ -63,7 +63,7 @@ def test_subtitles_match_the_speech(finished_job):
 
 def test_every_cue_within_the_rules(finished_job):
     out, job_id, media, _ = finished_job
-    rules = Rules()
+    rules = Rules.default()
     cues = list(srt.parse((out / job_id / "subtitles" / f"{media.stem}.en.srt").read_text(encoding="utf-8")))
     assert cues
     for i, cue in enumerate(cues):

@@ -170,7 +170,7 @@ texts = json.loads(sys.argv[3])
 out = {}
 for backend in ("transformers", "ctranslate2"):
     settings = {"backend": backend, "beam_size": 1, "max_length": 12, "batch_size": 4, "threads": 1,
-                "compute_type": "float32"}
+                "compute_type": "float32", "device": "cpu"}
     out[backend] = NllbBackend(model_dir, settings, ct2_dir).translate(texts, "hi", "en")
 print(json.dumps(out, ensure_ascii=False))
 """

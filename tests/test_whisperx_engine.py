@@ -75,7 +75,7 @@ def test_subtitles_follow_the_regions_and_the_rules(whisperx_job):
     starts = [c.start.total_seconds() for c in cues]
     for sentence in truth["sentences"]:
         assert min(abs(s - sentence["start"]) for s in starts) <= 0.35, (sentence, starts)
-    rules = Rules()
+    rules = Rules.default()
     for cue in cues:
         lines = cue.content.split("\n")
         assert len(lines) <= rules.max_lines and all(length(line) <= rules.max_chars_per_line for line in lines)

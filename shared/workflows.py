@@ -1,0 +1,32 @@
+"""What a job runs: the workflows' stages, what each stage reads and writes, and the one merge of
+the settings a stage runs with. A library for run-pipeline (shared/pipeline.py), prepare-job, the
+stages and the benchmarks."""
+
+from __future__ import annotations
+
+from shared import config, hardware
+
+WORKFLOWS = {
+    "transcribe": ["demux", "vad", "asr", "subtitles"],
+    "translate": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
+    "subtitle": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
+}
+# What each stage reads (job-relative; "@media" is the source file, "@glossary" the global glossary)
+# and the outputs it leaves.
+STAGE_IO = {
+    "demux": (["@media"], ["audio.wav"]),
+    "vad": (["audio.wav"], ["vad.json"]),
+    "asr": (["audio.wav", "vad.json", "glossary.tsv", "@glossary"], ["transcript.json"]),
+    "subtitles": (["transcript.json"], ["subtitles.json"]),
+    "translate": (["transcript.json", "glossary.tsv", "@glossary"], ["translations.json"]),
+    "translated_subtitles": (["translations.json"], ["translated_subtitles.json"]),
+    "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
+}
+
+
+def stage_settings(job: dict, stage: str) -> dict:
+    """The one merge of settings a stage runs with: hardware choice, pipeline defaults, job overrides."""
+    settings = dict(config.pipeline_defaults().get(stage, {}))
+    settings.update(hardware.stage_settings(stage))
+    settings.update({k: v for k, v in job.get("overrides", {}).get(stage, {}).items() if v is not None})
+    return settings

@@ -1,0 +1,126 @@
+"""Every argument of the fronts, given hostile values (Hypothesis): each either works or is refused
+with one line on stderr and exit status 2; never a traceback, never a job made from a bad request.
+
+The fronts are thin bash wrappers that exec these Python entry points (shared/prepare_job.py,
+shared/pipeline.py, shared/cache_models.py); the properties run them in-process for speed, through
+the same run_cli wrapper, and a few cases go through the bash fronts themselves at the end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from conftest import REPO, clean_env
+from shared import cache_models, pipeline, prepare_job
+from shared.errors import run_cli
+
+SAMPLE = str(REPO / "scripts" / "sample" / "sample.en.flac")
+
+# Text a shell can pass as one argument (no NUL), plus the classics.
+HOSTILE = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40),
+    st.sampled_from(["", " ", "-1", "0", "nan", "NaN", "inf", "-inf", "1e999", "99:99:99", "00:00:-1", "1:2:3:4",
+                     "::", "../../etc/passwd", "/", ".", "-", "--", "auto", "en,", ",,", "x" * 300, "हिन्दी",
+                     "\n", "a\tb", "en-", "zz", "😀", "१२:३०", "--help"]),
+)
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def call(main, argv: list[str], prog: str, capsys, monkeypatch) -> tuple[int, str]:
+    """Run an entry point as its front would; its exit status and stderr."""
+    monkeypatch.setattr(sys, "argv", [prog, *argv])
+    with pytest.raises(SystemExit) as exited:
+        run_cli(main, prog=prog)
+    code = exited.value.code if isinstance(exited.value.code, int) else (0 if exited.value.code is None else 2)
+    return code, capsys.readouterr().err
+
+
+def refused_in_one_line(code: int, err: str) -> bool:
+    if code == 0:
+        return False
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    assert sum(1 for line in err.splitlines() if "error:" in line) == 1, err
+    return True
+
+
+@pytest.fixture
+def out(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUBTITLER_OUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path / "out"
+
+
+BASE = {"--media": SAMPLE, "--workflow": "transcribe", "-s": "en"}
+
+
+@pytest.mark.parametrize("flag", ["--media", "--workflow", "-s", "-t", "--start", "--end", "--engine", "--vad",
+                                  "--model", "--compute-type", "--translator", "--translate-backend",
+                                  "--glossary", "--job-id"])
+@FAST
+@given(value=HOSTILE)
+@example(value="nan")
+@example(value="1e999")
+def test_prepare_job_refuses_or_works(out, capsys, monkeypatch, flag, value):
+    args = {**BASE, flag: value}
+    if flag == "-t":
+        args["--workflow"] = "translate"
+    before = set(out.iterdir()) if out.exists() else set()
+    code, err = call(prepare_job.main, [a for pair in args.items() for a in pair], "prepare-job.sh", capsys,
+                     monkeypatch)
+    made = (set(out.iterdir()) if out.exists() else set()) - before
+    if refused_in_one_line(code, err):
+        assert not made, "a refused request left a job behind"
+    else:
+        assert len(made) == 1
+        job = pipeline.jobs.load_job(made.pop())  # what was made has the declared shape
+        clip = job["clip"]
+        assert clip["start"] == clip["start"] and clip["start"] >= 0  # no NaN, no negative time
+        assert clip["end"] is None or clip["start"] < clip["end"] < float("inf")
+
+
+@pytest.fixture
+def job_id(out, capsys, monkeypatch):
+    code, err = call(prepare_job.main, [a for pair in BASE.items() for a in pair], "prepare-job.sh", capsys,
+                     monkeypatch)
+    assert code == 0, err
+    return next(out.iterdir()).name
+
+
+@pytest.mark.parametrize("flag", ["-j", "--from", "--only"])
+@FAST
+@given(value=HOSTILE)
+def test_run_pipeline_refuses_or_works(job_id, capsys, monkeypatch, flag, value):
+    argv = ["-j", value] if flag == "-j" else ["-j", job_id, flag, value]
+    if flag != "-j":
+        argv.append("--status")  # a valid stage name only shows the status: nothing runs here
+    code, err = call(pipeline.main, argv, "run-pipeline.sh", capsys, monkeypatch)
+    refused_in_one_line(code, err)
+
+
+@pytest.mark.parametrize("flag", ["--model", "--remove", "--import"])
+@FAST
+@given(value=HOSTILE)
+def test_cache_models_refuses_or_works(tmp_path, capsys, monkeypatch, flag, value):
+    monkeypatch.setenv("SUBTITLER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = [flag, value] + (["--dry-run"] if flag == "--model" else [])
+    code, err = call(cache_models.main, argv, "cache-models.sh", capsys, monkeypatch)
+    refused_in_one_line(code, err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["./prepare-job.sh", "--media", SAMPLE, "--workflow", "transcribe", "-s", "en", "--start", "nan"],
+    ["./prepare-job.sh", "--media", SAMPLE, "--workflow", "transcribe", "-s", "\u202eoops"],
+    ["./run-pipeline.sh", "-j", "../../etc"],
+    ["./cache-models.sh", "--import", "/"],
+])
+def test_the_bash_fronts_pass_hostile_values_through_to_one_line(tmp_path, argv):
+    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True,
+                            env=clean_env(SUBTITLER_OUT_DIR=str(tmp_path / "out"), HF_HUB_OFFLINE="1",
+                                          SUBTITLER_CACHE_DIR=str(tmp_path / "cache")))
+    assert refused_in_one_line(result.returncode, result.stderr)

@@ -78,7 +78,10 @@ def _where(path: str | os.PathLike | None) -> str:
     if not path:
         return "the output directory"
     path = Path(os.fsdecode(path))
-    return str(path.parent if not path.is_dir() else path)
+    try:
+        return str(path if path.is_dir() else path.parent)
+    except OSError:  # the path itself is what is wrong (too long, a loop)
+        return str(path.parent)
 
 
 def os_error(exc: OSError) -> UserError | None:
@@ -93,6 +96,10 @@ def os_error(exc: OSError) -> UserError | None:
     if exc.errno in (errno.EACCES, errno.EPERM):
         return UserError(f"permission denied writing {where}: make it writable by this user, or choose "
                          "another directory (SUBTITLER_OUT_DIR for jobs)")
+    if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR):
+        shown = os.fsdecode(exc.filename or "")
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return UserError(f"cannot use the path {shown!r}: {exc.strerror.lower()}; check the path")
     return None
 
 

@@ -205,22 +205,13 @@ def problem(value: Any, shape: Any, where: str = "") -> Optional[str]:
                 if found:
                     return found
         return None
-    if origin in (list, List):
-        if not isinstance(value, list):
-            return f"{label} should be a list, not {type(value).__name__}"
-        for index, item in enumerate(value):
-            found = problem(item, args[0], f"{where}[{index}]")
-            if found:
-                return found
-        return None
-    if origin in (dict, Dict):
-        if not isinstance(value, dict):
-            return f"{label} should be an object, not {type(value).__name__}"
-        for key, item in value.items():
-            found = problem(item, args[1], f"{where}.{key}")
-            if found:
-                return found
-        return None
+    if origin in (list, List, dict, Dict):
+        listed = origin in (list, List)
+        if not isinstance(value, list if listed else dict):
+            return f"{label} should be {'a list' if listed else 'an object'}, not {type(value).__name__}"
+        items = ((f"{where}[{i}]", item) for i, item in enumerate(value)) if listed else \
+            ((f"{where}.{key}", item) for key, item in value.items())
+        return next((found for place, item in items if (found := problem(item, args[-1], place))), None)
     if shape is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
     elif shape is int:

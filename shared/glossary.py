@@ -74,7 +74,7 @@ def _term_pattern(term: str) -> re.Pattern:
 def parse(path: Path) -> Glossary:
     """Read a glossary file; a malformed one is a one-line error with its line number."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # a BOM (spreadsheet exports) is fine
     except FileNotFoundError:
         raise UserError(f"glossary not found: {path}")
     except UnicodeDecodeError:

@@ -88,7 +88,7 @@ def _acquire_lock(job_path: Path, job_id: str):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise UserError(f"job '{job_id}' is already running ({_holder(job_path)}): wait for it, "
+        raise UserError(f"job '{job_id}' is already running ({_holder(job_path, job_id)}): wait for it, "
                         "or stop that run first")
     handle.seek(0)
     handle.truncate()
@@ -105,16 +105,17 @@ def _clear_temp(job_path: Path) -> None:
         files.remove_stale(folder)
 
 
-def _holder(job_path: Path) -> str:
-    """'pid N' of the run holding the job, when the lock file names a live run-pipeline process
-    (the holder writes its pid just after it takes the lock, so a reader may still see the one
-    before); else 'another process'."""
+def _holder(job_path: Path, job_id: str) -> str:
+    """'pid N' of the run holding the job, when the lock file names a live run-pipeline process of
+    this job (the holder writes its pid just after it takes the lock, so a reader may still find a
+    finished run's pid there, possibly reused since); else 'another process'."""
     try:
         pid = int((job_path / ".lock").read_text().strip())
-        command = Path(f"/proc/{pid}/cmdline").read_bytes() if Path("/proc").is_dir() else b"shared.pipeline"
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return "another process"
-    return f"pid {pid}" if b"shared.pipeline" in command else "another process"
+    ours = b"shared.pipeline" in command and job_id.encode() in command
+    return f"pid {pid}" if ours else "another process"
 
 
 def _locked(job_path: Path) -> bool:

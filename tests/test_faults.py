@@ -55,7 +55,8 @@ def leftovers(folder: Path) -> list[str]:
 
 # -- 1. a damaged model --------------------------------------------------------------------------
 
-def test_a_damaged_model_stops_the_run_and_the_export_and_repair_mends_it(tmp_path):
+@pytest.mark.parametrize("where", ["header", "weights"])
+def test_a_damaged_model_stops_the_run_and_the_export_and_repair_mends_it(tmp_path, where):
     cache, out = tmp_path / "cache", tmp_path / "out"
     env = clean_env(SUBTITLER_CACHE_DIR=str(cache), SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
     assert sh("./cache-models.sh", "--model", "tiny.en", env=env).returncode == 0
@@ -63,14 +64,15 @@ def test_a_damaged_model_stops_the_run_and_the_export_and_repair_mends_it(tmp_pa
     job_id = prepare(out, SAMPLE, env=env)
     first = sh("./run-pipeline.sh", "-j", job_id, env=env)  # a good model, checked once and remembered
     assert first.returncode == 0, first.stderr
-    with open(blob, "r+b") as handle:  # 64 KiB of the weights flipped, in place
-        handle.seek(blob.stat().st_size // 2)
+    offset = 0 if where == "header" else blob.stat().st_size // 2
+    with open(blob, "r+b") as handle:  # 64 KiB flipped in place: CTranslate2's header, or weights
+        handle.seek(offset)
         chunk = handle.read(65536)
-        handle.seek(blob.stat().st_size // 2)
+        handle.seek(offset)
         handle.write(bytes(b ^ 0xFF for b in chunk))
     again = sh("./run-pipeline.sh", "-j", job_id, "--force", env=env)
     line = one_line_error(again)
-    assert "damaged" in line and "--verify --repair" in line, line
+    assert "damaged" in line and "--verify --repair" in line and "later version" not in line, line
     assert status(job_id, env)["outputs"] == [] or all(s["state"] != "running" for s in status(job_id, env)["stages"])
     export = sh("./cache-models.sh", "--export", tmp_path / "models.tar", "--model", "tiny.en", env=env)
     assert "damaged" in one_line_error(export) and not (tmp_path / "models.tar").exists()
@@ -249,6 +251,20 @@ def test_a_broken_status_json_is_moved_aside_and_rebuilt(tmp_path):
     assert again.returncode == 0 and "rebuilt from the outputs present" in again.stderr, again.stderr
     assert "nothing to do" in again.stdout  # every output was there: nothing is decoded again
     assert list((out / job_id).glob("status.json.damaged-*"))
+
+
+def test_a_glossary_saved_with_a_bom_works_and_one_in_utf16_is_one_line(tmp_path):
+    env = clean_env(SUBTITLER_OUT_DIR=str(tmp_path / "out"), HF_HUB_OFFLINE="1")
+    text = "source\ten\tta\nKerala\tKerala\tகேரளா\n"
+    for encoding, works in (("utf-8-sig", True), ("utf-16", False)):
+        glossary = tmp_path / f"terms-{encoding}.tsv"
+        glossary.write_text(text, encoding=encoding)
+        result = sh("./prepare-job.sh", "--media", SAMPLE, "--workflow", "transcribe", "-s", "en",
+                    "--glossary", glossary, env=env)
+        if works:
+            assert result.returncode == 0, result.stderr
+        else:
+            assert "UTF-8" in one_line_error(result)
 
 
 def test_a_glossary_that_is_a_directory_is_one_line(tmp_path):

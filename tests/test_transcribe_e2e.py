@@ -109,6 +109,14 @@ def test_second_concurrent_run_is_refused(finished_job):
         run = sh("./run-pipeline.sh", "-j", job_id, "--force", out=out)
     assert run.returncode == 2
     assert "is already running" in run.stderr and "Traceback" not in run.stderr
+    # The lock file still names an earlier run (pid 1 here, which is no run-pipeline of this job):
+    # the message must not name it.
+    with open(out / job_id / ".lock", "w") as holder:
+        holder.write("1")
+        holder.flush()
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        run = sh("./run-pipeline.sh", "-j", job_id, "--force", out=out)
+    assert "already running (another process)" in run.stderr and "pid 1" not in run.stderr
 
 
 def test_silence_only_completes_with_empty_subtitles(tmp_path):

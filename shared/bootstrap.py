@@ -14,6 +14,7 @@ import datetime as _dt
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="move the model cache (default .cache; or set SUBTITLER_CACHE_DIR)")
     return parser
+
+
+def _check_cache_dir(value: str) -> None:
+    """--cache-dir must name a directory this user can create and write, before anything is done."""
+    if not value.strip() or "\n" in value:
+        raise UserError(f"--cache-dir {value!r} is not a directory name: give a path (e.g. --cache-dir /data/models)")
+    path = config.resolve_repo_path(value)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--cache-dir {value}: cannot create it ({exc.strerror.lower()}): choose a writable directory")
+    if not os.access(path, os.W_OK):
+        raise UserError(f"--cache-dir {value}: not writable by this user: choose a writable directory")
 
 
 def _split(value: str) -> list[str]:
@@ -223,6 +237,8 @@ def main() -> int:
     unknown = [n for n in requested if n not in specs]
     if unknown:
         raise UserError(f"unknown venv {', '.join(unknown)} (choose from: {', '.join(specs)})")
+    if args.cache_dir is not None:
+        _check_cache_dir(args.cache_dir)
     started = time.monotonic()
     report = Reporter(config.LOG_DIR / "bootstrap.log")
     report.say(f"[1/5] Python {sys.version.split()[0]} at {sys.executable}")

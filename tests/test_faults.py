@@ -159,6 +159,30 @@ def _processes_naming(text: str) -> list[str]:
     return found
 
 
+def test_a_killed_demux_stage_takes_its_ffmpeg_with_it(tmp_path):
+    out = tmp_path / "out"
+    env = clean_env(SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
+    media = tmp_path / "long.flac"
+    ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=1800:a=0.05:r=48000", "-ac", "2", media)
+    job_id = prepare(out, media, env=env)
+    run = subprocess.Popen(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any("ffmpeg" in c for c in _processes_naming(str(out / job_id))):
+        assert time.monotonic() < deadline and run.poll() is None, "ffmpeg never started"
+        time.sleep(0.01)
+    stage = next(int(p.name) for p in Path("/proc").iterdir()
+                 if p.name.isdigit() and "stages.demux" in _cmd(p) and str(out / job_id) in _cmd(p))
+    os.kill(stage, signal.SIGKILL)
+    _, stderr = run.communicate(timeout=30)
+    time.sleep(1.0)
+    assert "stage demux failed: killed by SIGKILL" in stderr, stderr
+    assert _processes_naming(str(out / job_id)) == [], "ffmpeg outlived its stage"
+    assert status(job_id, env)["stages"][0]["state"] == "failed"
+    assert sh("./run-pipeline.sh", "-j", job_id, "--only", "demux", env=env).returncode == 0
+    assert leftovers(out / job_id) == []
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_run_leaves_no_ffmpeg_and_no_temp_file_and_says_interrupted(tmp_path, how):
     out = tmp_path / "out"

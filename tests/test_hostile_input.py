@@ -12,11 +12,11 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, clean_env
-from shared import pipeline, prepare_job
+from shared import bootstrap, config, pipeline, prepare_job
 from shared.errors import run_cli
 
 SAMPLE = str(REPO / "scripts" / "sample" / "sample.en.flac")
@@ -113,6 +113,22 @@ def test_cache_models_refuses_or_works(tmp_path, flag, value):
     result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120,
                             env=clean_env(SUBTITLER_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1"))
     refused_in_one_line(result.returncode, result.stderr)
+
+
+@pytest.mark.parametrize("flag", ["--with", "--only"])
+@FAST
+@given(value=HOSTILE)
+def test_bootstrap_refuses_unknown_venvs_before_doing_anything(capsys, monkeypatch, flag, value):
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    assume(names and any(n not in config.venv_map()["venvs"] for n in names))  # valid lists would build
+    code, err = call(bootstrap.main, [flag, value, "--skip-cache"], "bootstrap.sh", capsys, monkeypatch)
+    assert refused_in_one_line(code, err) and "[1/5]" not in err
+
+
+@pytest.mark.parametrize("value", ["", " ", "\n", "/dev/null/cache", "/proc/1/nope", "x" * 300 + "/y"])
+def test_bootstrap_refuses_a_cache_dir_it_cannot_use_before_doing_anything(capsys, monkeypatch, value):
+    code, err = call(bootstrap.main, ["--cache-dir", value, "--skip-cache"], "bootstrap.sh", capsys, monkeypatch)
+    assert refused_in_one_line(code, err) and "cache-dir" in err
 
 
 @pytest.mark.parametrize("argv", [

@@ -80,10 +80,17 @@ class Transcript(TypedDict):
     aligned: NotRequired[bool]
 
 
+class ShortCue(TypedDict):
+    start: float
+    end: float
+    text: str
+
+
 class Track(TypedDict):
     language: str
     role: Literal["source", "target"]
     cues: int
+    short_cues: NotRequired[List[ShortCue]]
     srt: NotRequired[str]
     vtt: NotRequired[str]
 

@@ -1,23 +1,82 @@
 """Readable cues from timed words: the rules subtitlers follow (Netflix-style defaults).
 
 At most 42 characters a line and 2 lines, 5/6 s to 7 s on screen, about 17 characters a second, a
-minimum gap between cues; a sentence ends its cue; a long sentence is cut at word times, preferably
-after punctuation; lines break at the most balanced word boundary, preferring punctuation.
+minimum gap between cues; a sentence ends its cue; a long sentence is cut at word times, at a clause
+boundary first; lines break at the most balanced word boundary that a reader takes in one glance.
 Characters are user-perceived characters (extended grapheme clusters, the `regex` module's \\X),
 so a Devanagari conjunct or a Tamil vowel sign counts once, as a reader sees it.
+
+What the text means for a break comes from data, per language (config/subtitle_languages.json):
+an abbreviation or an initial ends no sentence (Mr., e.g., डॉ., J.); no line or cue ends on an
+article, a preposition, a conjunction or an auxiliary; a postposition or case marker stays with the
+word before it (का की के में से ...); a name (two capitalised words) is not split; when two breaks
+are near equal, the bottom-heavy one (shorter first line) wins. A cue shorter than the minimum is
+merged with a neighbour when they fit together, else it extends into the silence after it, else the
+next cue starts later where it has room; only a cue none of that can save stays short, and it is
+reported (short_cues).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from typing import Iterable
 
 import regex
 
+from shared import config
 from shared.languages import ends_sentence
 
 CLAUSE_END = tuple(",;:—–،")
 PAUSE_SPLIT = 1.0  # a silence this long (s) between words starts a new cue
+ELLIPSIS = ("...", "…")
+INITIAL = regex.compile(r"^\p{Lu}\.$")
+CASED_START = regex.compile(r"^[\W_]*\p{Lu}")
+
+
+@dataclass(frozen=True)
+class TextRules:
+    """A language's words that matter for breaks (config/subtitle_languages.json)."""
+    abbreviations: frozenset = frozenset()
+    no_line_end: frozenset = frozenset()
+    keep_with_previous: frozenset = frozenset()
+
+    @staticmethod
+    @functools.lru_cache(maxsize=None)
+    def of(language: str | None) -> "TextRules":
+        table = config.load_json(config.CONFIG_DIR / "subtitle_languages.json")
+        entry = table.get((language or "").partition("-")[0], {})
+        fold = lambda words: frozenset(w.casefold() for w in words)  # noqa: E731
+        return TextRules(fold(entry.get("abbreviations", [])), fold(entry.get("no_line_end", [])),
+                         fold(entry.get("keep_with_previous", [])))
+
+    @staticmethod
+    def _bare(text: str) -> str:
+        return text.strip().strip("\"'“”‘’«»()[]").casefold()
+
+    def is_abbreviation(self, text: str) -> bool:
+        word = text.strip().lstrip("\"'“‘«([")
+        return word.casefold() in self.abbreviations or bool(INITIAL.match(word))
+
+    def ends_sentence(self, text: str, following: str | None) -> bool:
+        """A sentence ends after this word (and before `following`, the next word, if any)."""
+        if not ends_sentence(text) or self.is_abbreviation(text):
+            return False
+        if text.strip().rstrip("\"'”’»)]").endswith(ELLIPSIS) and following is not None:
+            return bool(CASED_START.match(following.strip()))  # ... then a capital: a new sentence
+        return True
+
+    def weak_end(self, text: str) -> bool:
+        """A word a line or cue must not end on (also an abbreviation: "Mr." / "John")."""
+        return self._bare(text) in self.no_line_end or self.is_abbreviation(text)
+
+    def clings(self, text: str) -> bool:
+        """A word that must not start a line or cue (it belongs to the word before it)."""
+        return self._bare(text) in self.keep_with_previous
+
+
+def _capitalised(text: str) -> bool:
+    return bool(CASED_START.match(text.strip()))
 
 
 @dataclass(frozen=True)
@@ -86,12 +145,33 @@ def units_from_segments(segments: Iterable[dict]) -> list[Unit]:
     return units
 
 
-def layout(units: list[Unit], rules: Rules, lines: int | None = None) -> list[str] | None:
-    """The best way to set units on at most `lines` lines, or None if they do not fit."""
+def _break_cost(before: list[Unit], after: list[Unit], text: TextRules) -> int:
+    """What a reader pays for a break between two runs of words (a line break or a cue boundary)."""
+    last, first = before[-1].text, after[0].text
+    cost = 0
+    if text.weak_end(last):
+        cost += HARD  # "the" / "of" / "and" left hanging
+    if text.clings(first):
+        cost += HARD  # a postposition torn from its word
+    if _capitalised(last) and _capitalised(first) and len(before) > 1 and not ends_sentence(last) \
+            and not last.strip().endswith(CLAUSE_END):
+        cost += 25  # a name cut in two ("John | Dashwood")
+    if ends_sentence(last) or last.strip().endswith(CLAUSE_END):
+        cost -= 12  # a break at punctuation reads best
+    return cost
+
+
+HARD = 40  # a break cost this high is a fault a subtitler would reject (a weak end, a torn postposition)
+
+
+def layout(units: list[Unit], rules: Rules, lines: int | None = None, text: TextRules = TextRules(),
+           strict: bool = False) -> list[str] | None:
+    """The best way to set units on at most `lines` lines, or None if they do not fit: balanced
+    lines, bottom-heavy when near balanced, broken where the language allows (strict: only there)."""
     lines = rules.max_lines if lines is None else lines
-    text = _join(units)
-    if length(text) <= rules.max_chars_per_line:
-        return [text]
+    joined = _join(units)
+    if length(joined) <= rules.max_chars_per_line:
+        return [joined]
     if lines <= 1 or len(units) < 2:
         return None
     best, best_score = None, None
@@ -99,45 +179,50 @@ def layout(units: list[Unit], rules: Rules, lines: int | None = None) -> list[st
         first = _join(units[:cut])
         if length(first) > rules.max_chars_per_line:
             break
-        rest = layout(units[cut:], rules, lines - 1)
+        cost = _break_cost(units[:cut], units[cut:], text)
+        if strict and cost >= HARD:
+            continue
+        rest = layout(units[cut:], rules, lines - 1, text, strict)
         if rest is None:
             continue
-        score = abs(length(first) - length(rest[0]))
-        if ends_sentence(first) or first.endswith(CLAUSE_END):
-            score -= 12
+        difference = length(first) - length(rest[0])
+        score = abs(difference) + (3 if difference > 0 else 0) + cost
         if best_score is None or score < best_score:
             best, best_score = [first] + rest, score
     return best
 
 
-def _best_cut(units: list[Unit]) -> int:
-    """Where to end a cue that cannot grow: after the last punctuation in its latter two thirds, else
-    before the last unit."""
-    for i in range(len(units) - 1, 0, -1):
-        text = units[i - 1].text.strip()
-        if i >= len(units) / 3 and (ends_sentence(text) or text.endswith(CLAUSE_END)):
-            return i
-    return max(1, len(units) - 1)
+def _best_cut(units: list[Unit], text: TextRules) -> int:
+    """Where to end a cue that cannot grow (a cut after units[:i]): at a sentence end, else a clause
+    end, in its latter two thirds; else the cheapest break near the end."""
+    floor = len(units) / 3
+    for wanted in (lambda u: text.ends_sentence(u.text, None), lambda u: u.text.strip().endswith(CLAUSE_END)):
+        for i in range(len(units) - 1, 0, -1):
+            if i >= floor and wanted(units[i - 1]):
+                return i
+    candidates = range(max(1, int(floor)), len(units))
+    return min(candidates, key=lambda i: (_break_cost(units[:i], units[i:], text) > 0, -i), default=max(1, len(units) - 1))
 
 
-def _fits(units: list[Unit], rules: Rules) -> bool:
-    return (layout(units, rules) is not None
+def _fits(units: list[Unit], rules: Rules, text: TextRules) -> bool:
+    return (layout(units, rules, text=text, strict=True) is not None
             and (len(units) == 1 or units[-1].end - units[0].start <= rules.max_duration))
 
 
-def group(units: list[Unit], rules: Rules) -> list[list[Unit]]:
+def group(units: list[Unit], rules: Rules, text: TextRules = TextRules()) -> list[list[Unit]]:
     groups: list[list[Unit]] = []
     current: list[Unit] = []
-    for unit in units:
+    for index, unit in enumerate(units):
         if current and unit.start - current[-1].end >= PAUSE_SPLIT:
             groups.append(current)
             current = []
         current.append(unit)
-        while len(current) > 1 and not _fits(current, rules):
-            cut = _best_cut(current[:-1]) if len(current) > 2 else 1
+        while len(current) > 1 and not _fits(current, rules, text):
+            cut = _best_cut(current[:-1], text) if len(current) > 2 else 1
             groups.append(current[:cut])
             current = current[cut:]
-        if ends_sentence(unit.text):
+        following = units[index + 1].text if index + 1 < len(units) else None
+        if text.ends_sentence(unit.text, following):
             groups.append(current)
             current = []
     if current:
@@ -152,16 +237,57 @@ def _hard_wrap(text: str, rules: Rules) -> list[str]:
     return ["".join(chars[i:i + size]) for i in range(0, len(chars), size)][: rules.max_lines]
 
 
-def build_cues(segments: Iterable[dict], rules: Rules) -> list[Cue]:
-    groups = group(units_from_segments(segments), rules)
-    cues = [Cue(g[0].start, g[-1].end, layout(g, rules) or _hard_wrap(_join(g), rules)) for g in groups]
+def _merge_short(groups: list[list[Unit]], rules: Rules, text: TextRules) -> list[list[Unit]]:
+    """A group shorter than the minimum duration, with no silence after it to grow into, joins a
+    neighbour of its own sentence (the nearer in time first) when the two fit in one cue. A sentence
+    still ends its cue: across one, the timing gives room instead (build_cues)."""
+    out = [list(g) for g in groups]
+    i = 0
+    while i < len(out):
+        g = out[i]
+        room = (out[i + 1][0].start - rules.min_gap) if i + 1 < len(out) else float("inf")
+        if min(room, g[0].start + rules.max_duration) - g[0].start >= rules.min_duration - 1e-9:
+            i += 1
+            continue
+        options = []
+        if i > 0 and not text.ends_sentence(out[i - 1][-1].text, g[0].text):
+            options.append((g[0].start - out[i - 1][-1].end, i - 1))
+        if i + 1 < len(out) and not text.ends_sentence(g[-1].text, out[i + 1][0].text):
+            options.append((out[i + 1][0].start - g[-1].end, i + 1))
+        for _, j in sorted(options):
+            merged = out[min(i, j)] + out[max(i, j)]
+            if out[max(i, j)][0].start - out[min(i, j)][-1].end < PAUSE_SPLIT and _fits(merged, rules, text):
+                out[min(i, j):max(i, j) + 1] = [merged]
+                i = max(0, min(i, j) - 1)
+                break
+        else:
+            i += 1
+    return out
+
+
+def build_cues(segments: Iterable[dict], rules: Rules, language: str | None = None,
+               report: dict | None = None) -> list[Cue]:
+    """Cues of the segments' words by the rules and the language's text rules. With `report`, the
+    cues left under the minimum duration are listed in report["short_cues"]."""
+    text = TextRules.of(language)
+    groups = _merge_short(group(units_from_segments(segments), rules, text), rules, text)
+    cues = [Cue(g[0].start, g[-1].end, layout(g, rules, text=text, strict=True) or layout(g, rules, text=text)
+                or _hard_wrap(_join(g), rules)) for g in groups]
     for i, cue in enumerate(cues):
         wanted = max(rules.min_duration, length(cue.text.replace("\n", " ")) / rules.max_cps)
         end = min(max(cue.end, cue.start + wanted), max(cue.end, cue.start + rules.max_duration))
         if i + 1 < len(cues):
-            end = min(end, cues[i + 1].start - rules.min_gap)
+            following = cues[i + 1]
+            shortest = cue.start + rules.min_duration
+            if shortest > following.start - rules.min_gap:  # too short, no silence: the next cue starts later
+                spare = following.end - following.start - rules.min_duration
+                following.start += max(0.0, min(spare, shortest + rules.min_gap - following.start))
+            end = min(end, following.start - rules.min_gap)
         cue.end = max(end, cue.start + 0.1)
         if i + 1 < len(cues) and cues[i + 1].start < cue.end + rules.min_gap:
             cues[i + 1].start = cue.end + rules.min_gap
             cues[i + 1].end = max(cues[i + 1].end, cues[i + 1].start + 0.1)
+    if report is not None:
+        report["short_cues"] = [{"start": round(c.start, 3), "end": round(c.end, 3), "text": c.text}
+                                for c in cues if c.end - c.start < rules.min_duration - 1e-6]
     return cues

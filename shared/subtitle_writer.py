@@ -26,8 +26,9 @@ def write(cues: list[Cue], path: Path, fmt: str) -> Path:
 def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role: str, settings: dict) -> dict:
     """A language's cues, by the readability rules, in every configured format; returns the track
     entry of the job's subtitle manifests (language, role, cues, job-relative path per format)."""
-    cues = build_cues(segments, Rules.from_settings(settings))
-    track = {"language": lang, "role": role, "cues": len(cues)}
+    report: dict = {}
+    cues = build_cues(segments, Rules.from_settings(settings), lang, report)
+    track = {"language": lang, "role": role, "cues": len(cues), "short_cues": report["short_cues"]}
     for fmt in settings["formats"]:
         path = write(cues, jobs.subtitle_path(job, job_path, lang, fmt), fmt)
         track[fmt] = str(path.relative_to(job_path))

@@ -80,3 +80,101 @@ def test_rules_are_configurable():
 def test_close_cues_keep_the_minimum_gap():
     segs = segments_from("One.", lang="en", word_time=0.2) + segments_from("Two.", start=0.22, lang="en")
     check_rules(build_cues(segs, RULES))
+
+
+# -- text-aware segmentation and line breaks (issue 12, parts 1-2) -------------------------------------
+
+def words_of(cues):
+    return [" ".join(c.lines).split() for c in cues]
+
+
+def test_no_cue_ends_after_an_abbreviation_or_an_initial():
+    text = ("And Mr. John Dashwood had the whole of it. Then Dr. Smith and J. R. Brown met at St. Mary's "
+            "church at 10.30 p.m. on Friday. The rate rose to 3.5 percent, e.g. in the U.S. market, last year.")
+    cues = build_cues(segments_from(text, lang="en"), RULES, "en")
+    check_rules(cues)
+    ends = [c.lines[-1].split()[-1] for c in cues]
+    assert not set(ends) & {"Mr.", "Dr.", "J.", "R.", "St.", "e.g.", "U.S."}, ends
+    assert " ".join(w for ws in words_of(cues) for w in ws) == text
+
+
+def test_hindi_honorifics_end_no_sentence_and_danda_does():
+    text = "डॉ. शर्मा ने कहा कि श्री. वर्मा कल आएंगे। वे सुबह दस बजे पहुंचेंगे॥ फिर बैठक होगी।"
+    cues = build_cues(segments_from(text, lang="hi"), RULES, "hi")
+    ends = [c.lines[-1].split()[-1] for c in cues]
+    assert "डॉ." not in ends and "श्री." not in ends
+    assert all(e.endswith(("।", "॥")) for e in ends), ends
+
+
+def test_an_ellipsis_ends_a_sentence_only_before_a_capital():
+    from shared.subtitle_rules import TextRules, group, units_from_segments
+
+    units = units_from_segments(segments_from("I was thinking... maybe not today. Wait... Then he left.", lang="en"))
+    groups = group(units, RULES, TextRules.of("en"))
+    assert [g[-1].text.strip() for g in groups] == ["today.", "Wait...", "left."]
+
+
+ENGLISH = ("When the old man finally reached the top of the hill he looked back at the village and the river "
+           "that ran through the valley of his childhood. The neighbours had gathered in the square with "
+           "their children and the dogs of the farm to watch the procession of the lanterns. Elizabeth Bennet "
+           "walked slowly towards Netherfield Park with a letter from her sister in her hand and a question "
+           "for the master of the house about the future of the estate.")
+WEAK = {"the", "a", "an", "of", "to", "in", "and", "with", "for", "from", "at", "that", "his", "her", "their"}
+
+
+@pytest.mark.parametrize("rules", [RULES, Rules.default(max_chars_per_line=32), Rules.default(max_chars_per_line=24)])
+def test_no_line_or_cue_ends_on_an_article_preposition_or_conjunction(rules):
+    cues = build_cues(segments_from(ENGLISH, lang="en"), rules, "en")
+    check_rules(cues, rules)
+    for cue in cues:
+        for line in cue.lines:
+            assert line.split()[-1].lower() not in WEAK, (cue.lines, line)
+    lines = [line for c in cues for line in c.lines]
+    assert not any(a.endswith("Elizabeth") and b.startswith("Bennet") for a, b in zip(lines, lines[1:]))
+    assert " ".join(lines).split() == ENGLISH.split()
+
+
+POSTPOSITIONS = {"का", "की", "के", "में", "से", "को", "ने", "पर", "तक"}
+HINDI_LONG = ("राम के बड़े भाई ने कल शाम बाज़ार से सब्ज़ियाँ और फल ख़रीदे और घर आकर अपनी माँ को दिए। "
+              "गाँव के लोगों ने नदी के किनारे पर एक बड़े मेले का आयोजन किया जिसमें दूर दूर से लोग आए। "
+              "बच्चों ने मेले में झूलों पर बैठकर बहुत मज़ा किया और शाम तक वहीं रहे।")
+
+
+@pytest.mark.parametrize("width", [42, 30, 22])
+def test_no_hindi_line_starts_with_a_postposition(width):
+    rules = Rules.default(max_chars_per_line=width)
+    cues = build_cues(segments_from(HINDI_LONG, lang="hi"), rules, "hi")
+    check_rules(cues, rules)
+    for cue in cues:
+        for line in cue.lines:
+            assert line.split()[0] not in POSTPOSITIONS, (cue.lines, line)
+    assert " ".join(w for ws in words_of(cues) for w in ws) == HINDI_LONG
+
+
+def test_two_lines_lean_bottom_heavy_when_balance_is_close():
+    cues = build_cues(segments_from("She told me the story of the lighthouse keeper yesterday", lang="en"), RULES, "en")
+    assert len(cues) == 1 and len(cues[0].lines) == 2
+    first, second = cues[0].lines
+    assert length(first) <= length(second), cues[0].lines
+
+
+def test_a_short_cue_is_merged_or_given_room_never_left_short():
+    """"Yes." said quickly, straight before a sentence: too short to read, no silence after it."""
+    segs = segments_from("Yes.", lang="en", word_time=0.3) + segments_from(
+        "Right away, and bring the keys to the car with you.", start=0.35, lang="en")
+    report = {}
+    cues = build_cues(segs, RULES, "en", report)
+    check_rules(cues)
+    assert all(c.end - c.start >= RULES.min_duration - 1e-6 for c in cues), cues
+    assert report["short_cues"] == []
+    assert cues[0].lines[0].startswith("Yes.")
+
+
+def test_a_cue_nothing_can_save_is_reported():
+    rules = Rules.default(max_chars_per_line=12, max_lines=1)
+    segs = (segments_from("Stop.", lang="en", word_time=0.2) + segments_from("Everybody listen.", start=0.25, lang="en")
+            + segments_from("Now!", start=1.2, lang="en", word_time=0.2) + segments_from("Go home quickly.", start=1.45, lang="en"))
+    report = {}
+    cues = build_cues(segs, rules, "en", report)
+    short = [c for c in cues if c.end - c.start < rules.min_duration - 1e-6]
+    assert [s["text"] for s in report["short_cues"]] == [c.text for c in short]

@@ -70,9 +70,15 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def user_path(value: str | os.PathLike) -> Path:
+    """A path the user typed, with ~ expanded (os.path.expanduser leaves an unknown ~user as it is;
+    pathlib would raise)."""
+    return Path(os.path.expanduser(os.fspath(value)))
+
+
 def resolve_repo_path(value: str | os.PathLike) -> Path:
     """Paths in configs are relative to the repository root unless absolute."""
-    path = Path(os.path.expanduser(str(value)))
+    path = user_path(value)
     return path if path.is_absolute() else REPO_ROOT / path
 
 

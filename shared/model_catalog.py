@@ -195,8 +195,8 @@ def fetch_command(model: Model) -> str:
 def require(name: str, stage: str) -> Path:
     """The local directory of a model a stage needs, or a one-line error naming the command that
     fetches it. A path to an existing directory is taken as the user's own model."""
-    if Path(name).expanduser().is_dir():
-        return Path(name).expanduser()
+    if config.user_path(name).is_dir():
+        return config.user_path(name)
     model = find(name, stage)
     if model is None:
         known = ", ".join(a for m in load() if m.stage == stage for a in (m.aliases or (m.key,)))

@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validated(args: argparse.Namespace) -> dict:
-    media_path = Path(args.media).expanduser()
+    media_path = config.user_path(args.media)
     info = media.probe(media_path)
     if args.source.strip().lower() == languages.AUTO and args.workflow != "transcribe":
         raise UserError("-s auto is for the transcribe workflow: name the spoken language to translate it")
@@ -71,13 +71,13 @@ def _validated(args: argparse.Namespace) -> dict:
     for stage, label, chosen in (("asr", "engine", args.engine), ("vad", "VAD engine", args.vad)):
         if chosen and chosen not in config.engines(stage):
             raise UserError(f"unknown {label} '{chosen}': choose one of {', '.join(config.engines(stage))}")
-    if args.model and model_catalog.find(args.model, "asr") is None and not Path(args.model).expanduser().is_dir():
+    if args.model and model_catalog.find(args.model, "asr") is None and not config.user_path(args.model).is_dir():
         raise UserError(f"unknown model '{args.model}': see ./cache-models.sh --list (e.g. tiny.en, small, large-v3)")
     if args.model and args.model.endswith(".en") and source not in ("en", languages.AUTO):
         raise UserError(f"{args.model} understands English only: choose a multilingual model "
                         f"(e.g. --model small) for {languages.name(source)}")
     if args.glossary:
-        glossary.parse(Path(args.glossary).expanduser())
+        glossary.parse(config.user_path(args.glossary))
     if args.job_id:
         jobs.check_job_id(args.job_id)
     if args.compute_type and args.compute_type not in COMPUTE_TYPES:
@@ -108,7 +108,7 @@ def main() -> int:
     job = {"job_id": job_id, "created": _dt.datetime.now().isoformat(timespec="seconds"), **job}
     job["stages"] = workflows.WORKFLOWS[job["workflow"]]
     if args.glossary:
-        shutil.copyfile(Path(args.glossary).expanduser(), path / glossary.JOB_FILE)
+        shutil.copyfile(config.user_path(args.glossary), path / glossary.JOB_FILE)
     schema.write(path / "job.json", job)
     clip = ""
     if args.start or args.end:

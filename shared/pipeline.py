@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from shared import (config, files, glossary, jobs, model_cache, model_catalog, processes, schema, translation,
-                    workflows)
+from shared import (config, files, glossary, jobs, model_cache, model_catalog, processes, schema,
+                    subtitle_writer, translation, workflows)
 from shared.environment_manager import EnvironmentManager
 from shared.errors import ModelNotCachedError, UserError, run_cli
 
@@ -199,10 +199,13 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
         record = status.stage(stage)
         rows.append({"stage": stage, "state": states[stage], "seconds": record.get("seconds"),
                      "finished": record.get("finished"), "warnings": record.get("warnings", [])})
-    current = outputs(job_path, {s for s, state in states.items() if state == "done"})
+    done = {s for s, state in states.items() if state == "done"}
+    current = outputs(job_path, done)
+    tracks = [{"language": t["language"], "role": t["role"], "compliance": t.get("compliance")}
+              for t in jobs.subtitle_tracks(job_path, {OUTPUT_MANIFESTS[s] for s in done if s in OUTPUT_MANIFESTS})]
     if as_json:
         print(json.dumps({"job_id": job["job_id"], "workflow": job["workflow"], "stages": rows,
-                          "outputs": current}, indent=2))
+                          "tracks": tracks, "outputs": current}, indent=2))
         return 0
     print(f"job {job['job_id']} ({job['workflow']}, {Path(job['media']).name})")
     for row in rows:
@@ -210,6 +213,12 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
         print(f"  {row['stage']:<22} {row['state']:<12} {took}")
         for warning in row["warnings"]:
             print(f"    warning: {warning}")
+    for track in tracks:
+        report = track["compliance"]
+        if report:
+            print(f"  {track['language']} ({track['role']}): {report['cues']} cues, {report['violations']} violations "
+                  f"({report['lines_over_limit']} lines over the limit, {len(report['short_cues'])} short cues), "
+                  f"fastest {report['max_cps']} characters/s")
     for path in current:
         print(f"  -> {path}")
     return 0
@@ -293,7 +302,8 @@ def outputs(job_path: Path, done: set[str]) -> list[str]:
     """What the user came for, from the stages whose results are current: subtitle files
     (translations first), then the muxed video."""
     manifests = {OUTPUT_MANIFESTS[s] for s in done if s in OUTPUT_MANIFESTS}
-    found = [job_path / t[fmt] for t in jobs.subtitle_tracks(job_path, manifests) for fmt in ("srt", "vtt") if fmt in t]
+    found = [job_path / t[fmt] for t in jobs.subtitle_tracks(job_path, manifests) for fmt in subtitle_writer.FORMATS
+             if fmt in t]
     if "mux.json" in manifests and (job_path / "mux.json").exists():
         found.append(job_path / schema.read(job_path / "mux.json")["output"])
     return [config.display_path(f) for f in found if f.exists()]

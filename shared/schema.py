@@ -86,13 +86,26 @@ class ShortCue(TypedDict):
     text: str
 
 
+class Compliance(TypedDict):
+    cues: int
+    max_cps: float
+    cues_over_cps: int
+    lines_over_limit: int
+    cues_over_lines: int
+    cues_over_duration: int
+    short_cues: List[ShortCue]
+    violations: int
+
+
 class Track(TypedDict):
     language: str
     role: Literal["source", "target"]
     cues: int
-    short_cues: NotRequired[List[ShortCue]]
+    compliance: NotRequired[Compliance]
     srt: NotRequired[str]
     vtt: NotRequired[str]
+    ass: NotRequired[str]
+    ttml: NotRequired[str]
 
 
 class Subtitles(TypedDict):

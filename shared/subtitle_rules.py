@@ -265,10 +265,8 @@ def _merge_short(groups: list[list[Unit]], rules: Rules, text: TextRules) -> lis
     return out
 
 
-def build_cues(segments: Iterable[dict], rules: Rules, language: str | None = None,
-               report: dict | None = None) -> list[Cue]:
-    """Cues of the segments' words by the rules and the language's text rules. With `report`, the
-    cues left under the minimum duration are listed in report["short_cues"]."""
+def build_cues(segments: Iterable[dict], rules: Rules, language: str | None = None) -> list[Cue]:
+    """Cues of the segments' words by the rules and the language's text rules."""
     text = TextRules.of(language)
     groups = _merge_short(group(units_from_segments(segments), rules, text), rules, text)
     cues = [Cue(g[0].start, g[-1].end, layout(g, rules, text=text, strict=True) or layout(g, rules, text=text)
@@ -287,7 +285,28 @@ def build_cues(segments: Iterable[dict], rules: Rules, language: str | None = No
         if i + 1 < len(cues) and cues[i + 1].start < cue.end + rules.min_gap:
             cues[i + 1].start = cue.end + rules.min_gap
             cues[i + 1].end = max(cues[i + 1].end, cues[i + 1].start + 0.1)
-    if report is not None:
-        report["short_cues"] = [{"start": round(c.start, 3), "end": round(c.end, 3), "text": c.text}
-                                for c in cues if c.end - c.start < rules.min_duration - 1e-6]
     return cues
+
+
+def compliance(cues: list[Cue], rules: Rules) -> dict:
+    """What a subtitler's QC would flag in a track: lines over the character limit, cues with too
+    many lines, cues shorter than the minimum or longer than the maximum (each a violation), and the
+    fastest reading speed (characters per second; speech faster than the limit cannot be slowed
+    without editing the words, so it is reported, not counted)."""
+    def cps(cue: Cue) -> float:
+        return length(cue.text.replace("\n", " ")) / max(cue.end - cue.start, 1e-3)
+
+    short = [{"start": round(c.start, 3), "end": round(c.end, 3), "text": c.text}
+             for c in cues if c.end - c.start < rules.min_duration - 1e-6]
+    report = {
+        "cues": len(cues),
+        "max_cps": round(max((cps(c) for c in cues), default=0.0), 1),
+        "cues_over_cps": sum(1 for c in cues if cps(c) > rules.max_cps + 0.05),
+        "lines_over_limit": sum(1 for c in cues for line in c.lines if length(line) > rules.max_chars_per_line),
+        "cues_over_lines": sum(1 for c in cues if len(c.lines) > rules.max_lines),
+        "cues_over_duration": sum(1 for c in cues if c.end - c.start > rules.max_duration + 1e-6),
+        "short_cues": short,
+    }
+    report["violations"] = (report["lines_over_limit"] + report["cues_over_lines"] + report["cues_over_duration"]
+                            + len(short))
+    return report

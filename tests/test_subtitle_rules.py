@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.subtitle_rules import Rules, build_cues, length
+from shared.subtitle_rules import Rules, build_cues, compliance, length
 
 RULES = Rules.default()
 
@@ -44,8 +44,9 @@ BENGALI = ("আজ সকাল থেকে শহরে প্রবল বৃ
 
 @pytest.mark.parametrize("text,lang", [(HINDI, "hi"), (TAMIL, "ta"), (BENGALI, "bn")])
 def test_indic_text_obeys_the_rules(text, lang):
-    cues = build_cues(segments_from(text, lang=lang), RULES)
+    cues = build_cues(segments_from(text, lang=lang), RULES, lang)
     check_rules(cues)
+    assert compliance(cues, RULES)["violations"] == 0
     assert " ".join(" ".join(c.lines) for c in cues).split() == text.split()  # nothing lost or reordered
     # a sentence end (danda or full stop) closes its cue
     assert any(c.lines[-1].endswith(("।", ".")) for c in cues[:-1])
@@ -162,11 +163,10 @@ def test_a_short_cue_is_merged_or_given_room_never_left_short():
     """"Yes." said quickly, straight before a sentence: too short to read, no silence after it."""
     segs = segments_from("Yes.", lang="en", word_time=0.3) + segments_from(
         "Right away, and bring the keys to the car with you.", start=0.35, lang="en")
-    report = {}
-    cues = build_cues(segs, RULES, "en", report)
+    cues = build_cues(segs, RULES, "en")
     check_rules(cues)
     assert all(c.end - c.start >= RULES.min_duration - 1e-6 for c in cues), cues
-    assert report["short_cues"] == []
+    assert compliance(cues, RULES)["short_cues"] == [] and compliance(cues, RULES)["violations"] == 0
     assert cues[0].lines[0].startswith("Yes.")
 
 
@@ -174,7 +174,8 @@ def test_a_cue_nothing_can_save_is_reported():
     rules = Rules.default(max_chars_per_line=12, max_lines=1)
     segs = (segments_from("Stop.", lang="en", word_time=0.2) + segments_from("Everybody listen.", start=0.25, lang="en")
             + segments_from("Now!", start=1.2, lang="en", word_time=0.2) + segments_from("Go home quickly.", start=1.45, lang="en"))
-    report = {}
-    cues = build_cues(segs, rules, "en", report)
+    cues = build_cues(segs, rules, "en")
     short = [c for c in cues if c.end - c.start < rules.min_duration - 1e-6]
-    assert [s["text"] for s in report["short_cues"]] == [c.text for c in short]
+    report = compliance(cues, rules)
+    assert short and [s["text"] for s in report["short_cues"]] == [c.text for c in short]
+    assert report["violations"] == len(short)

@@ -89,6 +89,20 @@ def test_vtt_and_srt_read_back_by_ffmpeg_and_parsers(finished_job, tmp_path):
         assert "monsoon" in converted.read_text().lower()
 
 
+def test_all_four_formats_and_a_clean_compliance_report(finished_job):
+    out, job_id, media, _ = finished_job
+    for ext in ("srt", "vtt", "ass", "ttml"):
+        assert (out / job_id / "subtitles" / f"{media.stem}.en.{ext}").stat().st_size > 0
+    track = json.loads((out / job_id / "subtitles.json").read_text())["tracks"][0]
+    assert track["compliance"]["violations"] == 0 and track["compliance"]["short_cues"] == [], track
+    assert track["compliance"]["max_cps"] > 0
+    status = sh("./run-pipeline.sh", "-j", job_id, "--status", out=out).stdout
+    assert f"en (source): {track['cues']} cues, 0 violations" in status, status
+    assert f"{media.stem}.en.ttml" in status
+    as_json = json.loads(sh("./run-pipeline.sh", "-j", job_id, "--status", "--json", out=out).stdout)
+    assert as_json["tracks"][0]["compliance"] == track["compliance"]
+
+
 def test_rerun_of_finished_job_does_nothing(finished_job):
     out, job_id, _, _ = finished_job
     status_before = (out / job_id / "status.json").read_text()

@@ -28,17 +28,22 @@ def tool(name: str) -> str:
     return path
 
 
+def run_ffmpeg(args: list[str], failure: str, output: Path | None = None, loglevel: str = "error") -> str:
+    """Run ffmpeg as a child that dies with this process; its log (stderr). On failure the log goes to
+    our stderr (the stage log) and a one-line error: the file-system fault it hit, or `failure`."""
+    result = subprocess.run([tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", loglevel, "-y", *args],
+                            capture_output=True, text=True, errors="replace", preexec_fn=processes.die_with_parent,
+                            stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr[-20000:])
+        raise (files.ffmpeg_error(result.stderr, output) if output else None) or UserError(failure)
+    return result.stderr
+
+
 def ffmpeg_to(output: Path, args: list[str], failure: str) -> None:
-    """Run ffmpeg with `args` (inputs and options) writing `output` through a temporary file, as a
-    child that dies with this process. On failure its log goes to stderr (the stage log) and a
-    one-line error: the file-system fault it hit, or `failure`."""
+    """Run ffmpeg with `args` (inputs and options) writing `output` through a temporary file."""
     with files.atomic_path(output) as tmp:
-        result = subprocess.run([tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-                                 *args, str(tmp)], capture_output=True, text=True,
-                                preexec_fn=processes.die_with_parent, stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
-            sys.stderr.write(result.stderr)
-            raise files.ffmpeg_error(result.stderr, output) or UserError(failure)
+        run_ffmpeg([*args, str(tmp)], failure, output)
 
 
 def probe(path: Path) -> dict:
@@ -63,7 +68,24 @@ def probe(path: Path) -> dict:
         "audio_streams": len(audio),
         "video_streams": sum(1 for s in info.get("streams", []) if s.get("codec_type") == "video"),
         "format": info.get("format", {}).get("format_name"),
+        "fps": frame_rate(info.get("streams", [])),
     }
+
+
+def frame_rate(streams: list[dict]) -> float | None:
+    """Frames per second of the first moving-picture stream (not cover art), or None."""
+    for stream in streams:
+        if stream.get("codec_type") != "video" or (stream.get("disposition") or {}).get("attached_pic"):
+            continue
+        for key in ("avg_frame_rate", "r_frame_rate"):
+            num, _, den = str(stream.get(key) or "0/0").partition("/")
+            try:
+                fps = float(num) / float(den or 1)
+            except (ValueError, ZeroDivisionError):
+                continue
+            if 1.0 <= fps <= 300.0:
+                return round(fps, 6)
+    return None
 
 
 def parse_time(value: str) -> float:

@@ -94,7 +94,28 @@ class Compliance(TypedDict):
     cues_over_lines: int
     cues_over_duration: int
     short_cues: List[ShortCue]
+    shot_change_crossings: int
     violations: int
+
+
+class Shots(TypedDict):
+    fps: Optional[float]
+    threshold: float
+    changes: List[float]
+
+
+class Adjustment(TypedDict):
+    cue: int
+    edge: Literal["in", "out"]
+    before: float
+    after: float
+    why: str
+
+
+class Timing(TypedDict):
+    fps: Optional[float]
+    shot_changes: int
+    adjustments: List[Adjustment]
 
 
 class Track(TypedDict):
@@ -102,6 +123,7 @@ class Track(TypedDict):
     role: Literal["source", "target"]
     cues: int
     compliance: NotRequired[Compliance]
+    timing: NotRequired[Timing]
     srt: NotRequired[str]
     vtt: NotRequired[str]
     ass: NotRequired[str]
@@ -170,6 +192,8 @@ class Document:
 
 DOCUMENTS = [
     Document("job.json", Job, "prepare-job", "what the job is: media, languages, clip, per-stage overrides, stages"),
+    Document("shots.json", Shots, "shots", "the picture's frame rate and its cuts (seconds); null and none "
+             "for audio-only media"),
     Document("vad.json", Vad, "vad", "speech regions, seconds"),
     Document("transcript.json", Transcript, "asr", "segments with their words; what the guard dropped; "
              "how the windows were decoded"),

@@ -19,6 +19,7 @@ reported (short_cues).
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, fields
 from typing import Iterable
 
@@ -88,6 +89,9 @@ class Rules:
     max_duration: float
     max_cps: float
     min_gap: float
+    min_gap_frames: int
+    snap_frames: int
+    chain_seconds: float
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Rules":
@@ -288,7 +292,65 @@ def build_cues(segments: Iterable[dict], rules: Rules, language: str | None = No
     return cues
 
 
-def compliance(cues: list[Cue], rules: Rules) -> dict:
+def _nearest(changes: list[float], moment: float, within: float) -> float | None:
+    found = min(changes, key=lambda c: abs(c - moment), default=None)
+    return found if found is not None and abs(found - moment) <= within else None
+
+
+def to_picture(cues: list[Cue], rules: Rules, fps: float | None, changes: list[float]) -> list[dict]:
+    """Time the cues to the picture, as subtitlers do (Netflix timing guidelines): an in-time within
+    snap_frames of a cut moves onto the cut; an out-time within snap_frames of a cut ends min_gap_frames
+    before it (so no cue crosses a cut by a few frames); a gap shorter than chain_seconds between two
+    cues, with no cut in it, is closed to min_gap_frames; then every edge lands on a frame, with the
+    minimum duration kept in whole frames. Nothing happens without a frame rate (audio-only media).
+    Returns the adjustments made (cut and chaining moves; every edge is also put on a frame)."""
+    if not fps or not cues:
+        return []
+    frame, adjustments = 1.0 / fps, []
+    snap, gap = rules.snap_frames / fps, rules.min_gap_frames / fps
+
+    def move(i: int, edge: str, to: float, why: str) -> None:
+        before = cues[i].start if edge == "in" else cues[i].end
+        if abs(to - before) > 1e-6:
+            adjustments.append({"cue": i, "edge": edge, "before": round(before, 3), "after": round(to, 3), "why": why})
+            setattr(cues[i], "start" if edge == "in" else "end", to)
+
+    def room_before(i: int, cut: float) -> bool:
+        """Whether cue i may start on `cut`: the cue before it ends in time, or will end before the
+        cut in the next pass (its out-time is near the cut too and it stays long enough)."""
+        if i == 0:
+            return True
+        before = cues[i - 1]
+        return before.end <= cut - gap or (abs(before.end - cut) <= snap
+                                           and cut - gap >= before.start + rules.min_duration)
+
+    for i, cue in enumerate(cues):  # in-times onto cuts
+        cut = _nearest(changes, cue.start, snap)
+        if cut is not None and (cut > cue.start and cue.end - cut >= rules.min_duration
+                                or cut < cue.start and room_before(i, cut)):
+            move(i, "in", cut, f"shot change at {cut:.3f}")
+    for i, cue in enumerate(cues):  # out-times before cuts, or chained to the next cue
+        following = cues[i + 1] if i + 1 < len(cues) else None
+        cut = _nearest(changes, cue.end, snap)
+        if cut is not None and cut - gap >= cue.start + rules.min_duration and (
+                cut - gap <= cue.end or following is None or cut <= following.start):
+            move(i, "out", cut - gap, f"shot change at {cut:.3f}")
+        elif following is not None and 0 < following.start - cue.end < rules.chain_seconds \
+                and not any(cue.end < c <= following.start for c in changes):
+            move(i, "out", following.start - gap, "chained to the next cue")
+    least = math.ceil(rules.min_duration * fps - 1e-6)
+    for i, cue in enumerate(cues):  # onto frames
+        first = round(cue.start * fps)
+        if i:
+            first = max(first, round(cues[i - 1].end * fps) + rules.min_gap_frames)
+        last = max(round(cue.end * fps), first + least)
+        if i + 1 < len(cues):
+            last = max(first + 1, min(last, round(cues[i + 1].start * fps) - rules.min_gap_frames))
+        cue.start, cue.end = first * frame, last * frame
+    return adjustments
+
+
+def compliance(cues: list[Cue], rules: Rules, changes: list[float] = (), fps: float | None = None) -> dict:
     """What a subtitler's QC would flag in a track: lines over the character limit, cues with too
     many lines, cues shorter than the minimum or longer than the maximum (each a violation), and the
     fastest reading speed (characters per second; speech faster than the limit cannot be slowed
@@ -306,7 +368,9 @@ def compliance(cues: list[Cue], rules: Rules) -> dict:
         "cues_over_lines": sum(1 for c in cues if len(c.lines) > rules.max_lines),
         "cues_over_duration": sum(1 for c in cues if c.end - c.start > rules.max_duration + 1e-6),
         "short_cues": short,
+        "shot_change_crossings": sum(1 for c in cues for cut in changes if fps and c.start < cut < c.end and min(
+            cut - c.start, c.end - cut) < rules.snap_frames / fps - 1e-6),
     }
     report["violations"] = (report["lines_over_limit"] + report["cues_over_lines"] + report["cues_over_duration"]
-                            + len(short))
+                            + len(short) + report["shot_change_crossings"])
     return report

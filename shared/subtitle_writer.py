@@ -18,14 +18,17 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from shared import config, files, jobs, languages
-from shared.subtitle_rules import Cue, Rules, build_cues, compliance
+from shared.subtitle_rules import Cue, Rules, build_cues, compliance, to_picture
 
 FORMATS = ("srt", "vtt", "ass", "ttml")
-TT = "http://www.w3.org/ns/ttml"
-TTP = "http://www.w3.org/ns/ttml#parameter"
-TTS = "http://www.w3.org/ns/ttml#styling"
-XML = "http://www.w3.org/XML/1998/namespace"
+# TTML's namespaces, and the IMSC 1.1 Text profile's designator
+NS = {"tt": "http://www.w3.org/ns/ttml", "ttp": "http://www.w3.org/ns/ttml#parameter",
+      "tts": "http://www.w3.org/ns/ttml#styling", "xml": "http://www.w3.org/XML/1998/namespace"}
 IMSC_TEXT = "http://www.w3.org/ns/ttml/profile/imsc1.1/text"
+
+
+def _q(prefix: str, name: str) -> str:
+    return f"{{{NS[prefix]}}}{name}"
 
 
 def font_for(lang: str) -> str:
@@ -61,18 +64,18 @@ def _subs(cues: list[Cue], lang: str, fmt: str):
 
 def imsc(subs, lang: str) -> str:
     """pysubs2's TTML made an IMSC 1.1 Text document: profile, language, media time, a bottom region."""
-    for prefix, uri in (("", TT), ("ttp", TTP), ("tts", TTS)):
-        ET.register_namespace(prefix, uri)
+    for prefix in ("tt", "ttp", "tts"):
+        ET.register_namespace("" if prefix == "tt" else prefix, NS[prefix])
     root = ET.fromstring(subs.to_string("ttml"))
-    root.set(f"{{{XML}}}lang", lang)
-    root.set(f"{{{TTP}}}contentProfiles", IMSC_TEXT)
-    root.set(f"{{{TTP}}}timeBase", "media")
-    head = root.find(f"{{{TT}}}head")
-    layout = ET.SubElement(head, f"{{{TT}}}layout")
-    ET.SubElement(layout, f"{{{TT}}}region", {
-        f"{{{XML}}}id": "bottom", f"{{{TTS}}}origin": "10% 10%", f"{{{TTS}}}extent": "80% 80%",
-        f"{{{TTS}}}displayAlign": "after", f"{{{TTS}}}textAlign": "center"})
-    root.find(f"{{{TT}}}body").set("region", "bottom")
+    root.set(_q("xml", "lang"), lang)
+    root.set(_q("ttp", "contentProfiles"), IMSC_TEXT)
+    root.set(_q("ttp", "timeBase"), "media")
+    head = root.find(_q("tt", "head"))
+    layout = ET.SubElement(head, _q("tt", "layout"))
+    ET.SubElement(layout, _q("tt", "region"), {
+        _q("xml", "id"): "bottom", _q("tts", "origin"): "10% 10%", _q("tts", "extent"): "80% 80%",
+        _q("tts", "displayAlign"): "after", _q("tts", "textAlign"): "center"})
+    root.find(_q("tt", "body")).set("region", "bottom")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -89,13 +92,25 @@ def write(cues: list[Cue], path: Path, fmt: str, lang: str = "und") -> Path:
     return path
 
 
+def shots(job_path: Path) -> dict:
+    """The job's shots.json (frame rate and cuts), or none for a job made before the shots stage."""
+    from shared import schema
+
+    path = job_path / "shots.json"
+    return schema.read(path) if path.exists() else {"fps": None, "threshold": 0.0, "changes": []}
+
+
 def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role: str, settings: dict) -> dict:
-    """A language's cues, by the readability rules, in every configured format; returns the track
-    entry of the job's subtitle manifests (language, role, cues, the compliance report, job-relative
-    path per format)."""
+    """A language's cues, by the readability rules and timed to the picture, in every configured
+    format; returns the track entry of the job's subtitle manifests (language, role, cues, the
+    compliance report, the timing adjustments, job-relative path per format)."""
     rules = Rules.from_settings(settings)
+    picture = shots(job_path)
     cues = build_cues(segments, rules, lang)
-    track = {"language": lang, "role": role, "cues": len(cues), "compliance": compliance(cues, rules)}
+    adjustments = to_picture(cues, rules, picture["fps"], picture["changes"])
+    track = {"language": lang, "role": role, "cues": len(cues),
+             "compliance": compliance(cues, rules, picture["changes"], picture["fps"]),
+             "timing": {"fps": picture["fps"], "shot_changes": len(picture["changes"]), "adjustments": adjustments}}
     for fmt in settings["formats"]:
         path = write(cues, jobs.subtitle_path(job, job_path, lang, fmt), fmt, lang)
         track[fmt] = str(path.relative_to(job_path))

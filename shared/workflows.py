@@ -7,19 +7,20 @@ from __future__ import annotations
 from shared import config, hardware
 
 WORKFLOWS = {
-    "transcribe": ["demux", "vad", "asr", "subtitles"],
-    "translate": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
-    "subtitle": ["demux", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
+    "transcribe": ["demux", "shots", "vad", "asr", "subtitles"],
+    "translate": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
+    "subtitle": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
 }
 # What each stage reads (job-relative; "@media" is the source file, "@glossary" the global glossary)
 # and the outputs it leaves.
 STAGE_IO = {
     "demux": (["@media"], ["audio.wav"]),
+    "shots": (["@media"], ["shots.json"]),
     "vad": (["audio.wav"], ["vad.json"]),
     "asr": (["audio.wav", "vad.json", "glossary.tsv", "@glossary"], ["transcript.json"]),
-    "subtitles": (["transcript.json"], ["subtitles.json"]),
+    "subtitles": (["transcript.json", "shots.json"], ["subtitles.json"]),
     "translate": (["transcript.json", "glossary.tsv", "@glossary"], ["translations.json"]),
-    "translated_subtitles": (["translations.json"], ["translated_subtitles.json"]),
+    "translated_subtitles": (["translations.json", "shots.json"], ["translated_subtitles.json"]),
     "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
 }
 

@@ -159,7 +159,9 @@ def _processes_naming(text: str) -> list[str]:
     return found
 
 
-def test_a_killed_demux_stage_takes_its_ffmpeg_with_it(tmp_path):
+def demuxing(tmp_path):
+    """A run caught while its ffmpeg demuxes 30 min of 48 kHz stereo (about a second's work):
+    (out, env, job_id, the run-pipeline process)."""
     out = tmp_path / "out"
     env = clean_env(SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
     media = tmp_path / "long.flac"
@@ -171,6 +173,11 @@ def test_a_killed_demux_stage_takes_its_ffmpeg_with_it(tmp_path):
     while not any("ffmpeg" in c for c in _processes_naming(str(out / job_id))):
         assert time.monotonic() < deadline and run.poll() is None, "ffmpeg never started"
         time.sleep(0.01)
+    return out, env, job_id, run
+
+
+def test_a_killed_demux_stage_takes_its_ffmpeg_with_it(tmp_path):
+    out, env, job_id, run = demuxing(tmp_path)
     stage = next(int(p.name) for p in Path("/proc").iterdir()
                  if p.name.isdigit() and "stages.demux" in _cmd(p) and str(out / job_id) in _cmd(p))
     os.kill(stage, signal.SIGKILL)
@@ -185,17 +192,7 @@ def test_a_killed_demux_stage_takes_its_ffmpeg_with_it(tmp_path):
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_run_leaves_no_ffmpeg_and_no_temp_file_and_says_interrupted(tmp_path, how):
-    out = tmp_path / "out"
-    env = clean_env(SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
-    media = tmp_path / "long.flac"  # 30 min of 48 kHz stereo: ffmpeg needs about a second to demux it
-    ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=1800:a=0.05:r=48000", "-ac", "2", media)
-    job_id = prepare(out, media, env=env)
-    run = subprocess.Popen(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not any("ffmpeg" in c for c in _processes_naming(str(out / job_id))):
-        assert time.monotonic() < deadline and run.poll() is None, "ffmpeg never started"
-        time.sleep(0.01)
+    out, env, job_id, run = demuxing(tmp_path)
     os.kill(run.pid, how)
     _, stderr = run.communicate(timeout=30)
     time.sleep(1.0)
@@ -226,7 +223,7 @@ def test_a_stage_killed_by_a_signal_is_reported_as_such(tmp_path):
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode != 0 and "stage asr failed: killed by SIGKILL" in stderr, stderr
     state = {s["stage"]: s["state"] for s in status(job_id, env)["stages"]}
-    assert state == {"demux": "done", "vad": "done", "asr": "failed", "subtitles": "pending"}
+    assert state == {"demux": "done", "shots": "done", "vad": "done", "asr": "failed", "subtitles": "pending"}
 
 
 def _cmd(proc: Path) -> str:

@@ -111,7 +111,7 @@ def test_rerun_of_finished_job_does_nothing(finished_job):
     assert "complete: nothing to do" in run.stdout
     assert (out / job_id / "status.json").read_text() == status_before
     status = json.loads(sh("./run-pipeline.sh", "-j", job_id, "--status", "--json", out=out).stdout)
-    assert [s["state"] for s in status["stages"]] == ["done"] * 4
+    assert [s["state"] for s in status["stages"]] == ["done"] * 5
 
 
 def test_second_concurrent_run_is_refused(finished_job):
@@ -308,7 +308,7 @@ def test_terminal_shows_progress_and_auto_detects_language(finished_job, tmp_pat
     child = pexpect.spawn("./run-pipeline.sh", ["-j", job_id], cwd=str(REPO), encoding="utf-8", timeout=300,
                           env=clean_env(SUBTITLER_OUT_DIR=str(tmp_path), HF_HUB_OFFLINE="1"))
     child.expect(r"\[3/4\] asr \.\.\. (\d+% )?\(\d+ s\)")  # rewritten in place while the stage runs
-    child.expect_exact("[3/4] asr ... done")
+    child.expect_exact("[4/5] asr ... done")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
@@ -322,10 +322,10 @@ def test_from_and_only_rerun_just_what_was_asked(finished_job, tmp_path):
     job_path = out / job_id
     audio_mtime = (job_path / "audio.wav").stat().st_mtime_ns
     only = sh("./run-pipeline.sh", "-j", job_id, "--only", "subtitles", out=out)
-    assert only.returncode == 0 and "[4/4] subtitles ... done" in only.stdout and "asr" not in only.stdout
+    assert only.returncode == 0 and "[5/5] subtitles ... done" in only.stdout and "asr" not in only.stdout
     rerun_from = sh("./run-pipeline.sh", "-j", job_id, "--from", "asr", out=out)
     assert rerun_from.returncode == 0
-    assert "[3/4] asr ... done" in rerun_from.stdout and "[4/4] subtitles ... done" in rerun_from.stdout
+    assert "[4/5] asr ... done" in rerun_from.stdout and "[5/5] subtitles ... done" in rerun_from.stdout
     assert "demux" not in rerun_from.stdout and (job_path / "audio.wav").stat().st_mtime_ns == audio_mtime
     bad = sh("./run-pipeline.sh", "-j", job_id, "--only", "translate", out=out)
     assert bad.returncode == 2 and "'translate' is not a stage of the transcribe workflow" in bad.stderr

@@ -1,0 +1,47 @@
+"""Shots: where the picture cuts, found once per job, for the subtitle stages to time cues to.
+
+ffmpeg's scene-change score (the select filter's `scene`, 0 to 1, on a small copy of each frame)
+marks a cut where it exceeds the threshold (config/pipeline.json shots.threshold); showinfo reports
+each such frame's time. Times are seconds of the job's audio (the clip start is 0), like every other
+stage file. Audio-only media (or cover art only) have no frame rate and no cuts: shots.json says so
+and the subtitles keep their speech timing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from shared import media, schema
+from shared.errors import run_cli
+from stages._common import stage_args
+
+PTS_TIME = re.compile(r"\bpts_time:\s*([0-9.]+)")
+
+
+def detect(job: dict, threshold: float) -> list[float]:
+    clip = job.get("clip") or {}
+    args = []
+    if clip.get("start"):
+        args += ["-ss", f"{clip['start']:.3f}"]
+    args += ["-i", job["media"]]
+    if clip.get("end") is not None:
+        args += ["-t", f"{clip['end'] - (clip.get('start') or 0):.3f}"]
+    args += ["-map", "0:v:0", "-an", "-sn", "-dn",
+             "-vf", f"scale=160:-2,select='gt(scene\\,{threshold})',showinfo", "-f", "null", "-"]
+    log = media.run_ffmpeg(args, f"ffmpeg could not read the picture of {job['media']}", loglevel="info")
+    return sorted({round(float(t), 3) for line in log.splitlines() if "Parsed_showinfo" in line
+                   for t in PTS_TIME.findall(line)})
+
+
+def main() -> int:
+    job_path, job, settings = stage_args("shots")
+    fps = media.probe(Path(job["media"]))["fps"]
+    changes = detect(job, float(settings["threshold"])) if fps else []
+    schema.write(job_path / "shots.json", {"fps": fps, "threshold": float(settings["threshold"]), "changes": changes})
+    print(f"{len(changes)} shot changes" if fps else "no picture: cues keep their speech timing", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, prog="shots")

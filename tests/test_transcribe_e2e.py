@@ -307,7 +307,7 @@ def test_terminal_shows_progress_and_auto_detects_language(finished_job, tmp_pat
     job_id = prep.stdout.strip().splitlines()[-1]
     child = pexpect.spawn("./run-pipeline.sh", ["-j", job_id], cwd=str(REPO), encoding="utf-8", timeout=300,
                           env=clean_env(SUBTITLER_OUT_DIR=str(tmp_path), HF_HUB_OFFLINE="1"))
-    child.expect(r"\[3/4\] asr \.\.\. (\d+% )?\(\d+ s\)")  # rewritten in place while the stage runs
+    child.expect(r"\[4/5\] asr \.\.\. (\d+% )?\(\d+ s\)")  # rewritten in place while the stage runs
     child.expect_exact("[4/5] asr ... done")
     child.expect(pexpect.EOF)
     child.close()

@@ -40,6 +40,17 @@ def run_ffmpeg(args: list[str], failure: str, output: Path | None = None, loglev
     return result.stderr
 
 
+def clip_input(job: dict) -> list[str]:
+    """ffmpeg's input arguments for the job's media cut to its clip (-ss before -i seeks the input;
+    times in what ffmpeg outputs start at the clip start)."""
+    clip = job.get("clip") or {}
+    args = ["-ss", f"{clip['start']:.3f}"] if clip.get("start") else []
+    args += ["-i", job["media"]]
+    if clip.get("end") is not None:
+        args += ["-t", f"{clip['end'] - (clip.get('start') or 0):.3f}"]
+    return args
+
+
 def ffmpeg_to(output: Path, args: list[str], failure: str) -> None:
     """Run ffmpeg with `args` (inputs and options) writing `output` through a temporary file."""
     with files.atomic_path(output) as tmp:

@@ -26,6 +26,7 @@ class Region(TypedDict):
 
 
 class Vad(TypedDict):
+    """Speech regions, seconds."""
     sampling_rate: int
     duration: float
     engine: str
@@ -68,6 +69,7 @@ class Decoding(TypedDict):
 
 
 class Transcript(TypedDict):
+    """Segments with their words; what the guard dropped; how the windows were decoded. A translation has the same shape: one segment per sentence, no word times."""
     language: Optional[str]
     language_probability: Optional[float]
     duration: float
@@ -99,6 +101,7 @@ class Compliance(TypedDict):
 
 
 class Shots(TypedDict):
+    """The picture's frame rate and its cuts (seconds); null and none for audio-only media."""
     fps: Optional[float]
     threshold: float
     changes: List[float]
@@ -131,16 +134,19 @@ class Track(TypedDict):
 
 
 class Subtitles(TypedDict):
+    """The tracks written: the source language's, or the targets' in the job's order."""
     tracks: List[Track]
 
 
 class Translations(TypedDict):
+    """One translation file per target."""
     source: str
     sentences: int
     files: Dict[str, str]
 
 
 class Mux(TypedDict):
+    """The muxed copy of the media."""
     output: str
     subtitle_codec: str
     tracks: List[str]
@@ -152,6 +158,7 @@ class Clip(TypedDict):
 
 
 class Job(TypedDict):
+    """What the job is: media, languages, clip, per-stage overrides, stages."""
     job_id: str
     created: NotRequired[str]
     media: str
@@ -179,33 +186,23 @@ class StageRecord(TypedDict, total=False):
 
 
 class Status(TypedDict):
+    """Each stage's last run."""
     stages: Dict[str, StageRecord]
 
 
 @dataclass(frozen=True)
 class Document:
     pattern: str        # the file name in the job directory (<lang>: a language code)
-    shape: Any
+    shape: Any          # its TypedDict, whose docstring says what it holds
     writer: str         # the stage (or front) that writes it
-    about: str
 
 
-DOCUMENTS = [
-    Document("job.json", Job, "prepare-job", "what the job is: media, languages, clip, per-stage overrides, stages"),
-    Document("shots.json", Shots, "shots", "the picture's frame rate and its cuts (seconds); null and none "
-             "for audio-only media"),
-    Document("vad.json", Vad, "vad", "speech regions, seconds"),
-    Document("transcript.json", Transcript, "asr", "segments with their words; what the guard dropped; "
-             "how the windows were decoded"),
-    Document("translations.json", Translations, "translate", "one translation file per target"),
-    Document("translation.<lang>.json", Transcript, "translate", "a target's translation in the transcript "
-             "shape: one segment per sentence, no word times"),
-    Document("subtitles.json", Subtitles, "subtitles", "the source-language track"),
-    Document("translated_subtitles.json", Subtitles, "translated_subtitles", "one track per target, in "
-             "the job's order"),
-    Document("mux.json", Mux, "mux", "the muxed copy of the media"),
-    Document("status.json", Status, "run-pipeline", "each stage's last run"),
-]
+_WRITTEN = (("job.json", Job, "prepare-job"), ("shots.json", Shots, "shots"), ("vad.json", Vad, "vad"),
+            ("transcript.json", Transcript, "asr"), ("translations.json", Translations, "translate"),
+            ("translation.<lang>.json", Transcript, "translate"), ("subtitles.json", Subtitles, "subtitles"),
+            ("translated_subtitles.json", Subtitles, "translated_subtitles"), ("mux.json", Mux, "mux"),
+            ("status.json", Status, "run-pipeline"))
+DOCUMENTS = [Document(*row) for row in _WRITTEN]
 
 
 def document(name: str) -> Document:
@@ -338,7 +335,8 @@ def _fields(shape: Any) -> str:
 def markdown() -> str:
     """The tables of docs/segments.md: each file, then each shape it uses."""
     lines = ["| file | written by | shape | content |", "|---|---|---|---|"]
-    lines += [f"| `{d.pattern}` | {d.writer} | {_type_name(d.shape)} | {d.about} |" for d in DOCUMENTS]
+    lines += [f"| `{d.pattern}` | {d.writer} | {_type_name(d.shape)} | {' '.join(d.shape.__doc__.split())} |"
+              for d in DOCUMENTS]
     seen: list[Any] = []
 
     def collect(shape: Any) -> None:

@@ -20,15 +20,8 @@ from stages._common import stage_args
 
 def main() -> int:
     job_path, job, settings = stage_args("demux")
-    clip = job.get("clip") or {}
     out = job_path / "audio.wav"
-    args = []
-    if clip.get("start"):
-        args += ["-ss", f"{clip['start']:.3f}"]
-    args += ["-i", job["media"]]
-    if clip.get("end") is not None:
-        args += ["-t", f"{clip['end'] - (clip.get('start') or 0):.3f}"]
-    args += ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le"]
+    args = media.clip_input(job) + ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le"]
     media.ffmpeg_to(out, args, f"ffmpeg could not extract audio from {job['media']}")
     check_length(job, out, settings)
     return 0

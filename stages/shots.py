@@ -20,15 +20,8 @@ PTS_TIME = re.compile(r"\bpts_time:\s*([0-9.]+)")
 
 
 def detect(job: dict, threshold: float) -> list[float]:
-    clip = job.get("clip") or {}
-    args = []
-    if clip.get("start"):
-        args += ["-ss", f"{clip['start']:.3f}"]
-    args += ["-i", job["media"]]
-    if clip.get("end") is not None:
-        args += ["-t", f"{clip['end'] - (clip.get('start') or 0):.3f}"]
-    args += ["-map", "0:v:0", "-an", "-sn", "-dn",
-             "-vf", f"scale=160:-2,select='gt(scene\\,{threshold})',showinfo", "-f", "null", "-"]
+    args = media.clip_input(job) + ["-map", "0:v:0", "-an", "-sn", "-dn", "-vf",
+                                    f"scale=160:-2,select='gt(scene\\,{threshold})',showinfo", "-f", "null", "-"]
     log = media.run_ffmpeg(args, f"ffmpeg could not read the picture of {job['media']}", loglevel="info")
     return sorted({round(float(t), 3) for line in log.splitlines() if "Parsed_showinfo" in line
                    for t in PTS_TIME.findall(line)})

@@ -94,9 +94,12 @@ class Rules:
     chain_seconds: float
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "Rules":
+    def from_settings(cls, settings: dict, language: str | None = None) -> "Rules":
+        """The subtitles settings, with the language's own limits (settings["languages"][code],
+        e.g. a reading speed) over them."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in settings.items() if k in names})
+        own = (settings.get("languages") or {}).get((language or "").partition("-")[0], {})
+        return cls(**{k: v for k, v in {**settings, **own}.items() if k in names})
 
     @classmethod
     def default(cls, **changes) -> "Rules":

@@ -104,7 +104,7 @@ def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role
     """A language's cues, by the readability rules and timed to the picture, in every configured
     format; returns the track entry of the job's subtitle manifests (language, role, cues, the
     compliance report, the timing adjustments, job-relative path per format)."""
-    rules = Rules.from_settings(settings)
+    rules = Rules.from_settings(settings, lang)
     picture = shots(job_path)
     cues = build_cues(segments, rules, lang)
     adjustments = to_picture(cues, rules, picture["fps"], picture["changes"])

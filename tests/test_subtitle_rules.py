@@ -179,3 +179,13 @@ def test_a_cue_nothing_can_save_is_reported():
     report = compliance(cues, rules)
     assert short and [s["text"] for s in report["short_cues"]] == [c.text for c in short]
     assert report["violations"] == len(short)
+
+
+def test_a_language_may_have_its_own_limits():
+    from shared import config
+
+    settings = {**config.pipeline_defaults()["subtitles"], "languages": {"hi": {"max_cps": 12.0, "max_chars_per_line": 30}}}
+    assert Rules.from_settings(settings, "hi").max_cps == 12.0 and Rules.from_settings(settings, "hi").max_chars_per_line == 30
+    assert Rules.from_settings(settings, "en") == Rules.default()
+    cues = build_cues(segments_from(HINDI), Rules.from_settings(settings, "hi"), "hi")
+    assert all(length(line) <= 30 for c in cues for line in c.lines)

@@ -28,12 +28,13 @@ def tool(name: str) -> str:
     return path
 
 
-def run_ffmpeg(args: list[str], failure: str, output: Path | None = None, loglevel: str = "error") -> str:
+def run_ffmpeg(args: list[str], failure: str, output: Path | None = None, loglevel: str = "error",
+               cwd: Path | None = None) -> str:
     """Run ffmpeg as a child that dies with this process; its log (stderr). On failure the log goes to
     our stderr (the stage log) and a one-line error: the file-system fault it hit, or `failure`."""
     result = subprocess.run([tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", loglevel, "-y", *args],
                             capture_output=True, text=True, errors="replace", preexec_fn=processes.die_with_parent,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, cwd=cwd)
     if result.returncode != 0:
         sys.stderr.write(result.stderr[-20000:])
         raise (files.ffmpeg_error(result.stderr, output) if output else None) or UserError(failure)
@@ -51,10 +52,10 @@ def clip_input(job: dict) -> list[str]:
     return args
 
 
-def ffmpeg_to(output: Path, args: list[str], failure: str) -> None:
+def ffmpeg_to(output: Path, args: list[str], failure: str, cwd: Path | None = None) -> None:
     """Run ffmpeg with `args` (inputs and options) writing `output` through a temporary file."""
     with files.atomic_path(output) as tmp:
-        run_ffmpeg([*args, str(tmp)], failure, output)
+        run_ffmpeg([*args, str(tmp.resolve())], failure, output, cwd=cwd)
 
 
 def probe(path: Path) -> dict:

@@ -305,7 +305,8 @@ def outputs(job_path: Path, done: set[str]) -> list[str]:
     found = [job_path / t[fmt] for t in jobs.subtitle_tracks(job_path, manifests) for fmt in subtitle_writer.FORMATS
              if fmt in t]
     if "mux.json" in manifests and (job_path / "mux.json").exists():
-        found.append(job_path / schema.read(job_path / "mux.json")["output"])
+        muxed = schema.read(job_path / "mux.json")
+        found += [job_path / muxed[key] for key in ("output", "burned") if key in muxed]
     return [config.display_path(f) for f in found if f.exists()]
 
 

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                         "e.g. nllb-200-distilled-600m; default: IndicTrans2 for Indic pairs, NLLB-200 otherwise)")
     parser.add_argument("--translate-backend", choices=("ctranslate2", "transformers"),
                         help="translation backend (default from config/hardware_cache.json)")
+    parser.add_argument("--burn-in", action="store_true", help="subtitle workflow: also make a copy of the video "
+                        "with the first subtitle track drawn into the picture (libass; Noto fonts: fonts-noto-core)")
     parser.add_argument("--glossary", metavar="FILE", help="names and terms to keep through translation and "
                         "to prompt ASR with (tab-separated; see docs/user-guide/glossary.md)")
     parser.add_argument("--job-id", help="choose the job id instead of a generated one")
@@ -86,7 +88,12 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError(f"unknown translation model '{args.translator}': see ./cache-models.sh --list")
     for target in targets:
         translation.route(source, target, args.translator)
+    if args.burn_in and args.workflow != "subtitle":
+        raise UserError("--burn-in belongs to the subtitle workflow (its mux stage): add --workflow subtitle -t ...")
+    if args.burn_in and info["fps"] is None:
+        raise UserError(f"{media_path.name} has no picture to burn subtitles into: drop --burn-in")
     overrides = {"vad": {"engine": args.vad} if args.vad else {},
+                 "mux": {"burn_in": True} if args.burn_in else {},
                  "asr": {k: v for k, v in (("engine", args.engine), ("model", args.model),
                                            ("compute_type", args.compute_type)) if v},
                  "translate": {k: v for k, v in (("model", args.translator), ("backend", args.translate_backend)) if v}}

@@ -146,10 +146,12 @@ class Translations(TypedDict):
 
 
 class Mux(TypedDict):
-    """The muxed copy of the media."""
+    """The muxed copy of the media (and, with burn-in, the copy with a track drawn into the picture)."""
     output: str
     subtitle_codec: str
     tracks: List[str]
+    burned: NotRequired[str]
+    burned_track: NotRequired[str]
 
 
 class Clip(TypedDict):

@@ -1,4 +1,5 @@
-"""Mux: the job's subtitle tracks as soft subtitles in a copy of the media, video and audio copied.
+"""Mux: the job's subtitle tracks as soft subtitles in a copy of the media, video and audio copied;
+with burn_in (prepare-job.sh --burn-in), also a copy with the first track drawn into the picture.
 
 MP4-family input keeps its container with mov_text tracks (the only text codec MP4 players read);
 anything else with video becomes Matroska with SRT tracks; audio-only input becomes .mka. Each track
@@ -44,8 +45,27 @@ def mux_args(source: Path, tracks: list[dict], job_path: Path, codec: str) -> li
     return cmd
 
 
+def burn_in(job_path: Path, source: Path, track: dict, ext: str) -> Path:
+    """A copy of the video with the track drawn into the picture by libass (ffmpeg's ass filter):
+    its styled ASS file when the job wrote one (a Noto font for its script), else its SRT. The video
+    is re-encoded (H.264, quality 18); the audio is copied. The subtitle file is copied to a plain
+    name in the job directory first, so no path needs escaping inside the filter graph."""
+    kind = "ass" if "ass" in track else "srt"
+    plain = job_path / f".burn-in.{kind}"
+    plain.write_bytes((job_path / track[kind]).read_bytes())
+    output = job_path / "subtitles" / f"{source.stem}.burned{'.mp4' if ext in MP4_FAMILY else '.mkv'}"
+    try:
+        media.ffmpeg_to(output, ["-i", str(source), "-map", "0:v:0", "-map", "0:a?", "-vf",
+                                 f"{'ass' if kind == 'ass' else 'subtitles'}={plain.name}", "-c:v", "libx264",
+                                 "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "copy"],
+                        f"ffmpeg could not burn the {track['language']} subtitles into {output.name}", cwd=job_path)
+    finally:
+        plain.unlink(missing_ok=True)
+    return output
+
+
 def main() -> int:
-    job_path, job, _ = stage_args("mux")
+    job_path, job, settings = stage_args("mux")
     source = Path(job["media"])
     tracks = [t for t in jobs.subtitle_tracks(job_path) if "srt" in t]
     if not tracks:
@@ -55,8 +75,14 @@ def main() -> int:
     output = job_path / "subtitles" / f"{source.stem}.subtitled{ext}"
     media.ffmpeg_to(output, mux_args(source, tracks, job_path, codec),
                     f"ffmpeg could not mux the subtitles into {output.name}")
-    schema.write(job_path / "mux.json", {"output": str(output.relative_to(job_path)), "subtitle_codec": codec,
-                                         "tracks": [t["language"] for t in tracks]})
+    record = {"output": str(output.relative_to(job_path)), "subtitle_codec": codec,
+              "tracks": [t["language"] for t in tracks]}
+    if settings["burn_in"]:
+        if info["fps"] is None:
+            raise UserError(f"{source.name} has no picture to burn subtitles into: drop --burn-in")
+        burned = burn_in(job_path, source, tracks[0], ext)
+        record.update(burned=str(burned.relative_to(job_path)), burned_track=tracks[0]["language"])
+    schema.write(job_path / "mux.json", record)
     return 0
 
 

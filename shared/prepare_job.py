@@ -113,7 +113,7 @@ def main() -> int:
     job = _validated(args)
     job_id, path = jobs.new_job_dir(Path(job["media"]), args.job_id)
     job = {"job_id": job_id, "created": _dt.datetime.now().isoformat(timespec="seconds"), **job}
-    job["stages"] = workflows.WORKFLOWS[job["workflow"]]
+    job["stages"] = workflows.stages_for(job["workflow"], job["media_info"])
     if args.glossary:
         shutil.copyfile(config.user_path(args.glossary), path / glossary.JOB_FILE)
     schema.write(path / "job.json", job)

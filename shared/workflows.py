@@ -11,6 +11,14 @@ WORKFLOWS = {
     "translate": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
     "subtitle": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
 }
+
+
+def stages_for(workflow: str, media_info: dict) -> list[str]:
+    """A job's stages: its workflow's, less shots where the media has no picture (audio, or cover
+    art only): the subtitles then keep their speech timing without a stage that would find nothing."""
+    return [s for s in WORKFLOWS[workflow] if s != "shots" or media_info.get("fps")]
+
+
 # What each stage reads (job-relative; "@media" is the source file, "@glossary" the global glossary)
 # and the outputs it leaves.
 STAGE_IO = {

@@ -148,17 +148,22 @@ def _preferred_stage_settings(info: dict) -> dict:
         }
     return {
         "vad": {"engine": "silero", "device": "cpu", "threads": threads},
-        "asr": {"engine": "faster-whisper", "device": "cpu", "compute_type": "int8",
-                "batch_size": 8, "model": CPU_ASR_MODEL, "threads": threads, "window_seconds": 30, "beam_size": 5,
-                "tuning_why": "batch 8: on 2 cores, 5 min of speech, tiny.en, batch 1 took 12.5 s, 4 7.3 s, 8 7.3 s, "
-                              "16 7.4 s; 30 s windows, Whisper's own (windows joined tighter gave WER 0.143 against "
-                              "0.128); beam 5, faster-whisper's default",
-                "why": "no GPU: the embedded multilingual Whisper base (no download, near real time on a CPU); "
-                       "larger models per job with --model small (after ./cache-models.sh --model small)"},
+        "asr": _cpu_asr(threads),
         "align": {"device": "cpu", "threads": threads},
         "translate": {"backend": "ctranslate2", "device": "cpu", "compute_type": "int8",
                       "batch_size": 16, "threads": threads},
     }
+
+
+def _cpu_asr(threads: int) -> dict:
+    """faster-whisper on the CPU, with the settings measured for it."""
+    return {"engine": "faster-whisper", "device": "cpu", "compute_type": "int8",
+            "batch_size": 8, "model": CPU_ASR_MODEL, "threads": threads, "window_seconds": 30, "beam_size": 5,
+            "tuning_why": "batch 8: on 2 cores, 5 min of speech, tiny.en, batch 1 took 12.5 s, 4 7.3 s, 8 7.3 s, "
+                          "16 7.4 s; 30 s windows, Whisper's own (windows joined tighter gave WER 0.143 against "
+                          "0.128); beam 5, faster-whisper's default",
+            "why": "no GPU: the embedded multilingual Whisper base (no download, near real time on a CPU); "
+                   "larger models per job with --model small (after ./cache-models.sh --model small)"}
 
 
 def _ready(stages: dict) -> dict:
@@ -169,9 +174,11 @@ def _ready(stages: dict) -> dict:
             stages[stage]["engine"] = ready[0]
             stages[stage]["preferred_engine"] = preferred
             if stages[stage].get("device") == "mlx":  # until the MLX engine is built: a CPU machine
-                stages[stage].update(device="cpu", compute_type="int8", preferred_model=stages[stage]["model"],
-                                     model=CPU_ASR_MODEL, why=f"{stages[stage]['why']} is not built yet: "
-                                     "faster-whisper on the CPU with the embedded Whisper base meanwhile")
+                mlx = stages[stage]
+                stages[stage] = {**_cpu_asr(mlx["threads"]), "preferred_engine": preferred,
+                                 "preferred_model": mlx["model"],
+                                 "why": f"{mlx['why']} is not built yet: faster-whisper on the CPU with the "
+                                        "embedded Whisper base meanwhile"}
     return stages
 
 

@@ -86,6 +86,9 @@ def test_cpu_batches_by_measurement_and_says_so():
 def test_apple_silicon_without_the_mlx_engine_runs_the_embedded_model_meanwhile():
     asr = choose_stage_settings(_info(mps={"available": True}, mlx={"available": True}, accelerator="mps"))["asr"]
     assert asr["model"] == "base" and asr["preferred_model"] == "large-v3-turbo"
+    cpu = choose_stage_settings(_info())["asr"]  # and the CPU's measured batch, window and beam with it
+    assert {k: asr[k] for k in ("engine", "device", "batch_size", "window_seconds", "beam_size", "compute_type")} == \
+        {k: cpu[k] for k in ("engine", "device", "batch_size", "window_seconds", "beam_size", "compute_type")}
 
 
 def test_translation_tier_follows_memory_and_device():

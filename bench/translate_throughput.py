@@ -76,7 +76,7 @@ def main() -> int:
 
         def rate(backend: str, batch: int, n: int, beam: int) -> float:
             settings = {"backend": backend, "beam_size": beam, "max_length": TOKENS, "batch_size": batch,
-                        "threads": 1, "compute_type": "int8" if backend == "ctranslate2" else "float32"}
+                        "threads": 1, "device": "cpu", "compute_type": "int8" if backend == "ctranslate2" else "float32"}
             engine = NllbBackend(model_dir, settings, ct2_dir)
             with contextlib.redirect_stderr(io.StringIO()):  # the stage's per-batch progress lines
                 engine.translate(texts[:2], "hi", "en")  # warm-up

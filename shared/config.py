@@ -12,6 +12,8 @@ Variables:
     SUBTITLER_THREADS     CPU threads a stage may use (default: from hardware_cache.json).
     SUBTITLER_ALLOW_DOWNLOAD  "1" in a stage's environment when the run allows downloads
                           (run-pipeline.sh --allow-download sets it; the environment manager passes it).
+    SUBTITLER_PROG        set by the bash fronts for `python3 -m shared.config`: the front's name in its
+                          one-line errors.
     SUBTITLER_PUNKT_URL   where cache-models fetches NLTK's punkt_tab sentence splitter (default: the
                           nltk_data repository on GitHub; a local copy for air-gapped machines or tests).
 """

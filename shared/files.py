@@ -60,17 +60,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def remove_stale(folder: Path) -> list[Path]:
+def remove_stale(folder: Path) -> None:
     """Remove temporary files a killed writer left in `folder` (not recursive). Only call this while
     holding the folder's lock: then no live writer owns them."""
-    removed = []
     if folder.is_dir():
         for path in folder.iterdir():
             if path.name.startswith(".") and TEMP_MARK in path.name and path.is_file():
                 with contextlib.suppress(OSError):
                     path.unlink()
-                    removed.append(path)
-    return removed
 
 
 def _where(path: str | os.PathLike | None) -> str:

@@ -68,6 +68,7 @@ def name(code: str) -> str:
 # danda), Arabic and Urdu question mark and full stop, and the ellipsis.
 SENTENCE_END = (".", "?", "!", "।", "॥", "…", "؟", "۔")
 CLOSING = "\"'”’»)]"
+OPENING = "\"'“‘«(["
 
 
 def ends_sentence(text: str) -> bool:

@@ -278,16 +278,19 @@ def verify(model: Model) -> list[str]:
     snapshot = hub_cache.resolve_snapshot(model_catalog.hub_dir(), model.repo, record["commit"])
     if snapshot is None:
         return ["snapshot missing"]
-    problems = []
-    for name, meta in record["files"].items():
-        path = snapshot / name
-        if not path.exists():
-            problems.append(f"{name}: missing")
-        elif path.stat().st_size != meta["size"]:
-            problems.append(f"{name}: size {path.stat().st_size} != {meta['size']}")
-        elif not file_checksum_ok(path, meta["etag"]):
-            problems.append(f"{name}: checksum mismatch")
-    return problems
+    return [f"{name}: {problem}" for name, meta in record["files"].items()
+            if (problem := _file_problem(snapshot / name, meta))]
+
+
+def _file_problem(path: Path, meta: dict) -> str | None:
+    """What is wrong with one cached file against its record (size, published checksum), or None."""
+    if not path.exists():
+        return "missing"
+    if path.stat().st_size != meta["size"]:
+        return f"size {path.stat().st_size} != {meta['size']}"
+    if not file_checksum_ok(path, meta["etag"]):
+        return "checksum mismatch"
+    return None
 
 
 def check_intact(model: Model) -> None:
@@ -299,19 +302,22 @@ def check_intact(model: Model) -> None:
     if record is None:
         return
     snapshot = hub_cache.resolve_snapshot(model_catalog.hub_dir(), model.repo, record["commit"])
+    repair = f"run ./cache-models.sh --verify --repair --model {model.key}"
+    if snapshot is None:
+        raise UserError(f"model {model.repo} ({model.key}) is damaged (its snapshot is missing): {repair}")
     stamps, changed = dict(record.get("verified") or {}), False
     for name, meta in record["files"].items():
+        path = snapshot / name
         try:
-            stat = (snapshot / name).stat() if snapshot else None
+            stat = path.stat()
+            stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
         except OSError:
-            stat = None
-        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino] if stat else None
+            stamp = None
         if stamp and stamps.get(name) == stamp:
             continue
-        if stat is None or stat.st_size != meta["size"] or not file_checksum_ok(snapshot / name, meta["etag"]):
-            problem = "missing" if stat is None else "does not match its published checksum"
-            raise UserError(f"model {model.repo} ({model.key}) is damaged ({name} {problem}): run "
-                            f"./cache-models.sh --verify --repair --model {model.key}")
+        problem = _file_problem(path, meta)
+        if problem:
+            raise UserError(f"model {model.repo} ({model.key}) is damaged ({name}: {problem}): {repair}")
         stamps[name], changed = stamp, True
     if changed:
         try:

@@ -202,7 +202,7 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
     done = {s for s, state in states.items() if state == "done"}
     current = outputs(job_path, done)
     tracks = [{"language": t["language"], "role": t["role"], "compliance": t.get("compliance")}
-              for t in jobs.subtitle_tracks(job_path, {OUTPUT_MANIFESTS[s] for s in done if s in OUTPUT_MANIFESTS})]
+              for t in jobs.subtitle_tracks(job_path, _manifests(done))]
     if as_json:
         print(json.dumps({"job_id": job["job_id"], "workflow": job["workflow"], "stages": rows,
                           "tracks": tracks, "outputs": current}, indent=2))
@@ -298,10 +298,15 @@ OUTPUT_MANIFESTS = {"subtitles": "subtitles.json", "translated_subtitles": "tran
                     "mux": "mux.json"}
 
 
+def _manifests(done: set[str]) -> set[str]:
+    """The output manifests of the stages whose results are current."""
+    return {OUTPUT_MANIFESTS[s] for s in done if s in OUTPUT_MANIFESTS}
+
+
 def outputs(job_path: Path, done: set[str]) -> list[str]:
     """What the user came for, from the stages whose results are current: subtitle files
     (translations first), then the muxed video."""
-    manifests = {OUTPUT_MANIFESTS[s] for s in done if s in OUTPUT_MANIFESTS}
+    manifests = _manifests(done)
     found = [job_path / t[fmt] for t in jobs.subtitle_tracks(job_path, manifests) for fmt in subtitle_writer.FORMATS
              if fmt in t]
     if "mux.json" in manifests and (job_path / "mux.json").exists():

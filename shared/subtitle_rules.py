@@ -26,7 +26,7 @@ from typing import Iterable
 import regex
 
 from shared import config
-from shared.languages import ends_sentence
+from shared.languages import CLOSING, OPENING, ends_sentence
 
 CLAUSE_END = tuple(",;:—–،")
 PAUSE_SPLIT = 1.0  # a silence this long (s) between words starts a new cue
@@ -53,18 +53,18 @@ class TextRules:
 
     @staticmethod
     def _bare(text: str) -> str:
-        return text.strip().strip("\"'“”‘’«»()[]").casefold()
+        return text.strip().strip(OPENING + CLOSING).casefold()
 
     def is_abbreviation(self, text: str) -> bool:
-        word = text.strip().lstrip("\"'“‘«([")
+        word = text.strip().lstrip(OPENING)
         return word.casefold() in self.abbreviations or bool(INITIAL.match(word))
 
     def ends_sentence(self, text: str, following: str | None) -> bool:
         """A sentence ends after this word (and before `following`, the next word, if any)."""
         if not ends_sentence(text) or self.is_abbreviation(text):
             return False
-        if text.strip().rstrip("\"'”’»)]").endswith(ELLIPSIS) and following is not None:
-            return bool(CASED_START.match(following.strip()))  # ... then a capital: a new sentence
+        if text.strip().rstrip(CLOSING).endswith(ELLIPSIS) and following is not None:
+            return _capitalised(following)  # ... then a capital: a new sentence
         return True
 
     def weak_end(self, text: str) -> bool:

@@ -190,7 +190,7 @@ def decode_windows(model, audio_path, windows: list[Window], settings: dict, lan
     from faster_whisper import BatchedInferencePipeline
 
     pipeline = BatchedInferencePipeline(model)
-    batch = max(1, int(settings.get("batch_size") or 8))
+    batch = max(1, int(settings["batch_size"]))
     gap = np.zeros(int(float(settings["gap_seconds"]) * SAMPLE_RATE), dtype=np.float32)
     out: list[list[dict]] = []
     with wave.open(str(audio_path), "rb") as wav:
@@ -279,22 +279,27 @@ def short_regions(windows: list[Window], decoded: list[list[dict]], settings: di
     language and the speaker) predicts, or a stretch of coverage_max_hole seconds with no word.
     When a window holds two voices, or speech after a pause, the batched decoder may end early and
     skip whole sentences: this finds them."""
-    rates, counts = [], []
+    counts = []
     for index, (window, segments) in enumerate(zip(windows, decoded)):
         for start, end in window.pieces:
             low, high = start - REGION_TOLERANCE, end + REGION_TOLERANCE
             counts.append((index, (start, end), _words_in(segments, low, high), _holes(segments, low, high)))
-            found = counts[-1][2]
-            if end - start >= 1.0:
-                rates.append(found / (end - start))
-    if not rates:
-        return []
-    median = sorted(rates)[len(rates) // 2]
-    ratio = float(settings["coverage_ratio"])
     least = float(settings["coverage_min_seconds"])
+    expected = _expected_rate([(found, e - s) for _, (s, e), found, _ in counts], settings)
+    if expected is None:
+        return []
     hole = float(settings["coverage_max_hole"])
     return [(index, region) for index, region, found, longest in counts
-            if region[1] - region[0] >= least and (found < ratio * median * (region[1] - region[0]) or longest > hole)]
+            if region[1] - region[0] >= least and (found < expected * (region[1] - region[0]) or longest > hole)]
+
+
+def _expected_rate(found: list[tuple[int, float]], settings: dict) -> float | None:
+    """The fewest words per second of speech a stretch may hold before it counts as short:
+    coverage_ratio of the job's median rate over its (words, seconds) stretches of at least
+    coverage_min_seconds; None when there is none to judge by."""
+    least = float(settings["coverage_min_seconds"])
+    rates = sorted(words / seconds for words, seconds in found if seconds >= least)
+    return float(settings["coverage_ratio"]) * rates[len(rates) // 2] if rates else None
 
 
 def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
@@ -399,7 +404,7 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
     if language is None and model.model.model.is_multilingual:
         language, probability = detect_language(model.model, job_path / "audio.wav", vad["regions"])
     audio = whisperx.load_audio(str(job_path / "audio.wav"))
-    batch = int(settings.get("batch_size") or 8)
+    batch = max(1, int(settings["batch_size"]))
     result = model.transcribe(  # chunk_size ~0: WhisperX joins nothing more, the chunks are made above
         audio, batch_size=batch, chunk_size=1e-3, language=language,
         progress_callback=lambda pct: print(f"progress: {pct / 100:.0%}", file=sys.stderr, flush=True))
@@ -444,13 +449,12 @@ def short_windows(windows: list[Window], segments: list[dict], settings: dict) -
     times before alignment, so the whole window's text is what can be counted)."""
     counts = [(i, word_count([s for s in segments if _within(s, w.start, w.end)]), w.speech)
               for i, w in enumerate(windows)]
-    rates = sorted(words / speech for _, words, speech in counts if speech >= 1.0)
-    if not rates:
+    expected = _expected_rate([(words, speech) for _, words, speech in counts], settings)
+    if expected is None:
         return []
-    median = rates[len(rates) // 2]
-    ratio = float(settings["coverage_ratio"])
+    least = float(settings["coverage_min_seconds"])
     return [i for i, words, speech in counts
-            if len(windows[i].pieces) > 1 and speech >= 1.0 and words < ratio * median * speech]
+            if len(windows[i].pieces) > 1 and speech >= least and words < expected * speech]
 
 
 def guard(segments: list[dict], regions: list[dict], settings: dict) -> tuple[list[dict], list[dict]]:

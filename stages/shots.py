@@ -29,7 +29,8 @@ def detect(job: dict, threshold: float) -> list[float]:
 
 def main() -> int:
     job_path, job, settings = stage_args("shots")
-    fps = media.probe(Path(job["media"]))["fps"]
+    info = job.get("media_info") or {}
+    fps = info["fps"] if "fps" in info else media.probe(Path(job["media"]))["fps"]  # jobs older than fps
     changes = detect(job, float(settings["threshold"])) if fps else []
     schema.write(job_path / "shots.json", {"fps": fps, "threshold": float(settings["threshold"]), "changes": changes})
     print(f"{len(changes)} shot changes" if fps else "no picture: cues keep their speech timing", flush=True)

@@ -148,11 +148,22 @@ def run_whisperx(media: Path, model: str, tmp: Path) -> dict | None:
     return {"seconds": seconds, "rss": rss, "text": " ".join(s["text"] for s in data["segments"])}
 
 
+def best(runs: list[dict]) -> dict:
+    """The fastest of a path's runs (noise on a shared machine only adds time), with the median and
+    the highest peak RSS of them all."""
+    fastest = dict(min(runs, key=lambda r: r["seconds"]))
+    times = sorted(r["seconds"] for r in runs)
+    fastest.update(median=times[len(times) // 2], rss=max(r["rss"] for r in runs))
+    return fastest
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", default="10", help="comma-separated lengths, e.g. 10,60")
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--whisperx", action="store_true", help="also run the WhisperX CLI (whisperx venv)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every path this many times, interleaved; times are the fastest of them")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -162,19 +173,27 @@ def main() -> int:
             media = tmp / f"mix{minutes:g}.wav"
             reference = make_media(minutes, media, tmp / "clips")
             spoken = len(words(reference))
-            results = {"ours": run_ours(media, tmp / f"out{minutes:g}", args.model),
-                       "batched": run_batched(media, args.model, False),
-                       "batched+w": run_batched(media, args.model, True)}
-            if args.whisperx:
-                found = run_whisperx(media, args.model, tmp / f"wx{minutes:g}")
-                if found:
-                    results["whisperx"] = found
+            runs: dict[str, list[dict]] = {}
+            for round_ in range(args.rounds):  # interleaved, so a busy spell on the machine hits every path
+                found = {"ours": run_ours(media, tmp / f"out{minutes:g}-{round_}", args.model),
+                         "batched": run_batched(media, args.model, False),
+                         "batched+w": run_batched(media, args.model, True)}
+                if args.whisperx:
+                    found["whisperx"] = run_whisperx(media, args.model, tmp / f"wx{minutes:g}-{round_}")
+                for path, r in found.items():
+                    if r:
+                        runs.setdefault(path, []).append(r)
+                if args.rounds > 1:
+                    print(f"{minutes:g} min  round {round_ + 1}: " + ", ".join(
+                        f"{path} {r['seconds']:.1f} s" for path, r in found.items() if r), flush=True)
+            results = {path: best(found) for path, found in runs.items()}
             for path, r in results.items():
                 r.update(minutes=minutes, path=path, wer=word_error_rate(reference, r["text"]),
                          words=len(words(r["text"])), spoken=spoken)
                 rows.append(r)
                 extra = f", re-decoded windows {r['redecoded']}, dropped {r['dropped']}" if path == "ours" else ""
-                print(f"{minutes:g} min  {path:<9} {r['seconds']:7.1f} s  WER {r['wer']:.3f}  words "
+                spread = f" (median {r['median']:.1f} s)" if args.rounds > 1 else ""
+                print(f"{minutes:g} min  {path:<9} {r['seconds']:7.1f} s{spread}  WER {r['wer']:.3f}  words "
                       f"{r['words']}/{spoken}  peak RSS {r['rss']:.2f} GB{extra}", flush=True)
             for base in ("batched", "batched+w"):
                 print(f"{minutes:g} min  ours / {base} time = "

@@ -94,6 +94,20 @@ def subtitle_tracks(job_path: Path, manifests: set[str] | None = None) -> list[d
     return tracks
 
 
+def source(job: dict) -> Path:
+    """What the job subtitles: its media file, or a subs job's subtitle file when it has no media."""
+    return Path(job["media"] if job.get("media") else job["subs"])
+
+
+def stem(path: Path) -> str:
+    """A file's name without its suffix, and without a language code before it (film.hi.srt -> film),
+    so results are named <stem>.<lang>.<ext>."""
+    from shared import languages
+
+    name, dot, last = path.stem.rpartition(".")
+    return name if dot and name and last.lower() in languages.LANGUAGES else path.stem
+
+
 def subtitle_path(job: dict, job_path: Path, lang: str, ext: str) -> Path:
     """Where the user finds the result: out/<job-id>/subtitles/<media-stem>.<lang>.<ext>."""
-    return job_path / "subtitles" / f"{Path(job['media']).stem}.{lang}.{ext}"
+    return job_path / "subtitles" / f"{stem(source(job))}.{lang}.{ext}"

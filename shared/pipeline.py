@@ -32,7 +32,8 @@ def _fingerprint(job: dict, job_path: Path, stage: str) -> str:
                               "source": job.get("source_language"), "targets": job.get("target_languages")},
                              sort_keys=True).encode())
     for name in workflows.STAGE_IO.get(stage, ([], []))[0]:
-        path = {"@media": Path(job["media"]), "@glossary": glossary.GLOBAL_PATH}.get(name, job_path / name)
+        path = {"@media": Path(job.get("media", "")), "@subs": Path(job.get("subs", "")),
+                "@glossary": glossary.GLOBAL_PATH}.get(name, job_path / name)
         stat = path.stat() if path.exists() else None
         digest.update(f"{name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
     return digest.hexdigest()
@@ -207,7 +208,7 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
         print(json.dumps({"job_id": job["job_id"], "workflow": job["workflow"], "stages": rows,
                           "tracks": tracks, "outputs": current}, indent=2))
         return 0
-    print(f"job {job['job_id']} ({job['workflow']}, {Path(job['media']).name})")
+    print(f"job {job['job_id']} ({job['workflow']}, {jobs.source(job).name})")
     for row in rows:
         took = f"{row['seconds']:.1f} s" if row["seconds"] is not None else ""
         print(f"  {row['stage']:<22} {row['state']:<12} {took}")

@@ -12,7 +12,8 @@ import datetime as _dt
 import shutil
 from pathlib import Path
 
-from shared import config, glossary, jobs, languages, media, model_catalog, schema, translation, workflows
+from shared import (config, glossary, jobs, languages, media, model_catalog, schema, subtitle_reader, translation,
+                    workflows)
 from shared.errors import UserError, run_cli
 
 
@@ -22,10 +23,13 @@ COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="prepare-job.sh", description="Create a subtitle job from a media file.")
-    parser.add_argument("--media", required=True, help="audio or video file")
-    parser.add_argument("--workflow", required=True, choices=list(workflows.WORKFLOWS),
-                        help="transcribe | translate | subtitle")
+    parser = argparse.ArgumentParser(prog="prepare-job.sh", description="Create a subtitle job from a media file "
+                                     "(or from subtitles you already have, with --subs).")
+    parser.add_argument("--media", help="audio or video file")
+    parser.add_argument("--subs", metavar="FILE", help="subtitles you already have (.srt, .vtt, .ass) to translate "
+                        "without ASR: the subs workflow (with --media too, the results are muxed into it)")
+    parser.add_argument("--workflow", choices=list(workflows.WORKFLOWS),
+                        help="transcribe | translate | subtitle | subs (the default with --subs)")
     parser.add_argument("-s", "--source", required=True, help="spoken language (ISO 639-1, e.g. hi; auto to detect)")
     parser.add_argument("-t", "--target", default="", help="target language(s), comma-separated (translate, subtitle)")
     parser.add_argument("--start", help="clip start, HH:MM:SS")
@@ -47,15 +51,45 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _workflow(args: argparse.Namespace) -> str:
+    """The workflow asked for, checked against --media and --subs."""
+    if args.subs:
+        if args.workflow not in (None, "subs"):
+            raise UserError(f"--subs belongs to the subs workflow: drop --workflow {args.workflow} "
+                            "(or give --workflow subs)")
+        return "subs"
+    if args.workflow == "subs":
+        raise UserError("the subs workflow translates a subtitle file: add --subs FILE.srt")
+    if not args.media:
+        raise UserError("nothing to subtitle: give --media FILE (or --subs FILE.srt to translate subtitles you have)")
+    if args.workflow is None:
+        raise UserError("choose a workflow: --workflow transcribe, translate or subtitle")
+    return args.workflow
+
+
+# Options that steer speech recognition, which a subs job does not run.
+ASR_ONLY = (("start", "--start"), ("end", "--end"), ("engine", "--engine"), ("vad", "--vad"), ("model", "--model"),
+            ("compute_type", "--compute-type"))
+
+
 def _validated(args: argparse.Namespace) -> dict:
-    media_path = config.user_path(args.media)
-    info = media.probe(media_path)
+    args.workflow = _workflow(args)
+    subs_path = None
+    if args.subs:
+        given = [flag for name, flag in ASR_ONLY if getattr(args, name)]
+        if given:
+            raise UserError(f"{', '.join(given)} steer speech recognition, which the subs workflow does not run: "
+                            "drop them")
+        subs_path = config.user_path(args.subs)
+        subtitle_reader.read(subs_path)
+    media_path = config.user_path(args.media) if args.media else None
+    info = media.probe(media_path) if media_path else {}
     if args.source.strip().lower() == languages.AUTO and args.workflow != "transcribe":
         raise UserError("-s auto is for the transcribe workflow: name the spoken language to translate it")
     source = languages.normalize(args.source, allow_auto=True)
     targets = [languages.normalize(t) for t in args.target.split(",") if t.strip()]
     example = "hi" if source.partition("-")[0] == "en" else "en"
-    if args.workflow in ("translate", "subtitle") and not targets:
+    if args.workflow in ("translate", "subtitle", "subs") and not targets:
         raise UserError(f"the {args.workflow} workflow needs target languages: add -t {example} "
                         f"(or -t {example},ta,...)")
     if args.workflow == "transcribe" and targets:
@@ -68,7 +102,7 @@ def _validated(args: argparse.Namespace) -> dict:
     end = media.parse_time(args.end) if args.end else None
     if end is not None and end <= start:
         raise UserError(f"--end ({args.end}) must come after --start ({args.start or '0'})")
-    if start >= info["duration"] > 0:
+    if start >= info.get("duration", 0) > 0:
         raise UserError(f"--start {args.start} is past the end of the media ({info['duration']:.1f} s)")
     for stage, label, chosen in (("asr", "engine", args.engine), ("vad", "VAD engine", args.vad)):
         if chosen and chosen not in config.engines(stage):
@@ -88,18 +122,22 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError(f"unknown translation model '{args.translator}': see ./cache-models.sh --list")
     for target in targets:
         translation.route(source, target, args.translator)
-    if args.burn_in and args.workflow != "subtitle":
+    if args.burn_in and args.workflow not in ("subtitle", "subs"):
         raise UserError("--burn-in belongs to the subtitle workflow (its mux stage): add --workflow subtitle -t ...")
+    if args.burn_in and media_path is None:
+        raise UserError("--burn-in draws subtitles into a video: add --media FILE")
     if args.burn_in and info["fps"] is None:
         raise UserError(f"{media_path.name} has no picture to burn subtitles into: drop --burn-in")
     overrides = {"vad": {"engine": args.vad} if args.vad else {},
                  "mux": {"burn_in": True} if args.burn_in else {},
+                 # a subs job's cues keep the times the user's file gives them
+                 "subtitles": {"keep_cue_times": True} if subs_path else {},
                  "asr": {k: v for k, v in (("engine", args.engine), ("model", args.model),
                                            ("compute_type", args.compute_type)) if v},
                  "translate": {k: v for k, v in (("model", args.translator), ("backend", args.translate_backend)) if v}}
     return {
-        "media": str(media_path.resolve()),
-        "media_info": info,
+        **({"media": str(media_path.resolve()), "media_info": info} if media_path else {}),
+        **({"subs": str(subs_path.resolve())} if subs_path else {}),
         "workflow": args.workflow,
         "source_language": source,
         "target_languages": targets,
@@ -111,9 +149,9 @@ def _validated(args: argparse.Namespace) -> dict:
 def main() -> int:
     args = _parser().parse_args()
     job = _validated(args)
-    job_id, path = jobs.new_job_dir(Path(job["media"]), args.job_id)
+    job_id, path = jobs.new_job_dir(Path(jobs.stem(jobs.source(job))), args.job_id)
     job = {"job_id": job_id, "created": _dt.datetime.now().isoformat(timespec="seconds"), **job}
-    job["stages"] = workflows.stages_for(job["workflow"], job["media_info"])
+    job["stages"] = workflows.stages_for(job["workflow"], job.get("media_info"))
     if args.glossary:
         shutil.copyfile(config.user_path(args.glossary), path / glossary.JOB_FILE)
     schema.write(path / "job.json", job)
@@ -121,7 +159,8 @@ def main() -> int:
     if args.start or args.end:
         clip = f", clip {args.start or '0'}-{args.end or 'end'}"
     targets = f" -> {','.join(job['target_languages'])}" if job["target_languages"] else ""
-    print(f"Prepared {job['workflow']} job for {Path(job['media']).name} "
+    with_media = f" with {Path(job['media']).name}" if job.get("subs") and job.get("media") else ""
+    print(f"Prepared {job['workflow']} job for {jobs.source(job).name}{with_media} "
           f"({job['source_language']}{targets}{clip}) in {config.display_path(path)}")
     print(f"Run it with: ./run-pipeline.sh -j {job_id}")
     print(job_id)

@@ -163,7 +163,8 @@ class Job(TypedDict):
     """What the job is: media, languages, clip, per-stage overrides, stages."""
     job_id: str
     created: NotRequired[str]
-    media: str
+    media: NotRequired[str]           # the media file; a subs job may have none
+    subs: NotRequired[str]            # a subs job's subtitle file (prepare-job.sh --subs)
     media_info: NotRequired[Dict[str, Any]]
     workflow: str
     source_language: str

@@ -100,14 +100,36 @@ def shots(job_path: Path) -> dict:
     return schema.read(path) if path.exists() else {"fps": None, "threshold": 0.0, "changes": []}
 
 
+def kept_cues(segments: list[dict], rules: Rules, lang: str) -> list[Cue]:
+    """One cue per segment on the segment's own time (a subs job: the user's file timed them), its
+    lines laid out by the language's rules; a text too long for one cue is cut into cues within
+    that time."""
+    out: list[Cue] = []
+    for seg in segments:
+        start, end = float(seg["start"]), float(seg["end"])
+        parts = build_cues([seg], rules, lang)
+        if not parts:
+            continue
+        parts[0].start, parts[-1].end = start, end
+        for part in parts:
+            part.start = max(part.start, start)
+            part.end = min(max(part.end, part.start + 0.1), end)
+        out += [part for part in parts if part.end > part.start]
+    return out
+
+
 def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role: str, settings: dict) -> dict:
-    """A language's cues, by the readability rules and timed to the picture, in every configured
-    format; returns the track entry of the job's subtitle manifests (language, role, cues, the
-    compliance report, the timing adjustments, job-relative path per format)."""
+    """A language's cues, by the readability rules and timed to the picture (or, with keep_cue_times,
+    on the segments' own times), in every configured format; returns the track entry of the job's
+    subtitle manifests (language, role, cues, the compliance report, the timing adjustments,
+    job-relative path per format)."""
     rules = Rules.from_settings(settings, lang)
     picture = shots(job_path)
-    cues = build_cues(segments, rules, lang)
-    adjustments = to_picture(cues, rules, picture["fps"], picture["changes"])
+    if settings["keep_cue_times"]:
+        cues, adjustments = kept_cues(segments, rules, lang), []
+    else:
+        cues = build_cues(segments, rules, lang)
+        adjustments = to_picture(cues, rules, picture["fps"], picture["changes"])
     track = {"language": lang, "role": role, "cues": len(cues),
              "compliance": compliance(cues, rules, picture["changes"], picture["fps"]),
              "timing": {"fps": picture["fps"], "shot_changes": len(picture["changes"]), "adjustments": adjustments}}

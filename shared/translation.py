@@ -14,7 +14,8 @@ Standard library only: planning runs in any venv.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from shared import hardware, languages, model_catalog
 from shared.errors import UserError
@@ -64,6 +65,7 @@ class Sentence:
     start: float
     end: float
     text: str
+    pieces: list[tuple[float, float, str]] = field(default_factory=list)  # its words (or cues), timed
 
 
 def sentences(segments: list[dict]) -> list[Sentence]:
@@ -80,7 +82,7 @@ def sentences(segments: list[dict]) -> list[Sentence]:
 
     def close():
         if current:
-            out.append(Sentence(current[0][0], current[-1][1], "".join(w[2] for w in current).strip()))
+            out.append(Sentence(current[0][0], current[-1][1], "".join(w[2] for w in current).strip(), list(current)))
             current.clear()
 
     for start, end, text in words:
@@ -93,11 +95,57 @@ def sentences(segments: list[dict]) -> list[Sentence]:
     return out
 
 
+def onto_pieces(sentence: Sentence, translated: str,
+                bad_break: Callable[[str, str], bool] | None = None) -> list[tuple[float, float, str]]:
+    """A sentence's translation laid back onto the timed pieces it was joined from (a subs job's cues):
+    the words cut where the share of text before each cut is nearest the source's share (at
+    punctuation when that is about as near; not between two words bad_break(before, after) keeps
+    together, such as a postposition and its noun, unless much nearer); a piece left without words
+    lends its time to a neighbour."""
+    tokens = translated.split()
+    pieces = sentence.pieces or [(sentence.start, sentence.end, sentence.text)]
+    if len(pieces) == 1 or not tokens:
+        return [(sentence.start, sentence.end, translated.strip())] if tokens else []
+    weights = [max(1, len(p[2].strip())) for p in pieces]
+    sizes = [len(t) + 1 for t in tokens]
+    total, cuts, previous = sum(sizes), [], 0
+    for k in range(1, len(pieces)):
+        wanted = sum(weights[:k]) / sum(weights)
+        spare = len(tokens) - previous > len(pieces) - k  # enough words left for one in every piece
+        lowest = previous + 1 if spare else previous
+        highest = len(tokens) - (len(pieces) - k) if spare else len(tokens)
+        choices = range(lowest, max(lowest, highest) + 1)
+
+        def miss(c: int) -> float:
+            at_punctuation = 0 < c and tokens[c - 1][-1] in ",;:.!?।॥-–—…"
+            torn = 0 < c < len(tokens) and bad_break is not None and bad_break(tokens[c - 1], tokens[c])
+            return abs(sum(sizes[:c]) / total - wanted) - (0.04 if at_punctuation else 0.0) + (0.15 if torn else 0.0)
+
+        previous = min(choices, key=miss)
+        cuts.append(previous)
+    bounds = [0, *cuts, len(tokens)]
+    out: list[tuple[float, float, str]] = []
+    lent = None  # the start of leading pieces left without words
+    for (start, end, _), a, b in zip(pieces, bounds, bounds[1:]):
+        if b > a:
+            out.append((start if lent is None else lent, end, " ".join(tokens[a:b])))
+            lent = None
+        elif out:
+            out[-1] = (out[-1][0], end, out[-1][2])
+        elif lent is None:
+            lent = start
+    return out
+
+
 def translated_transcript(source: list[Sentence], translations: list[str], target: str, model: str,
-                          backend: str, duration: float) -> dict:
+                          backend: str, duration: float, keep_pieces: bool = False,
+                          bad_break: Callable[[str, str], bool] | None = None) -> dict:
     """The translation in the transcript schema: one segment per sentence, on the sentence's time span
-    (no word times: the subtitle rules spread the words over the span)."""
-    segments = [{"id": i, "start": s.start, "end": s.end, "text": t.strip(), "language": target, "words": []}
-                for i, (s, t) in enumerate(zip(source, translations)) if t.strip()]
+    (no word times: the subtitle rules spread the words over the span); with keep_pieces, one per
+    piece the sentence was joined from (a subs job's cues), on the piece's time."""
+    spans = [[(s.start, s.end, t.strip())] if not keep_pieces else onto_pieces(s, t, bad_break)
+             for s, t in zip(source, translations)]
+    segments = [{"id": i, "start": start, "end": end, "text": text, "language": target, "words": []}
+                for i, (start, end, text) in enumerate(span for group in spans for span in group if span[2])]
     return {"language": target, "language_probability": None, "duration": duration, "engine": backend,
             "model": model, "segments": segments}

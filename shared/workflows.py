@@ -10,20 +10,27 @@ WORKFLOWS = {
     "transcribe": ["demux", "shots", "vad", "asr", "subtitles"],
     "translate": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
     "subtitle": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
+    # subtitles a user already has (prepare-job.sh --subs), translated on their own cue times;
+    # muxed when the job has media too
+    "subs": ["import_subs", "subtitles", "translate", "translated_subtitles", "mux"],
 }
 
 
-def stages_for(workflow: str, media_info: dict) -> list[str]:
+def stages_for(workflow: str, media_info: dict | None) -> list[str]:
     """A job's stages: its workflow's, less shots where the media has no picture (audio, or cover
-    art only): the subtitles then keep their speech timing without a stage that would find nothing."""
-    return [s for s in WORKFLOWS[workflow] if s != "shots" or media_info.get("fps")]
+    art only): the subtitles then keep their speech timing without a stage that would find nothing;
+    less mux where the job has no media (a subs job given only its subtitle file)."""
+    return [s for s in WORKFLOWS[workflow]
+            if (s != "shots" or (media_info or {}).get("fps")) and (s != "mux" or media_info)]
 
 
-# What each stage reads (job-relative; "@media" is the source file, "@glossary" the global glossary)
+# What each stage reads (job-relative; "@media" is the source file, "@subs" the user's subtitle file,
+# "@glossary" the global glossary)
 # and the outputs it leaves.
 STAGE_IO = {
     "demux": (["@media"], ["audio.wav"]),
     "shots": (["@media"], ["shots.json"]),
+    "import_subs": (["@subs"], ["transcript.json"]),
     "vad": (["audio.wav"], ["vad.json"]),
     "asr": (["audio.wav", "vad.json", "glossary.tsv", "@glossary"], ["transcript.json"]),
     "subtitles": (["transcript.json", "shots.json"], ["subtitles.json"]),

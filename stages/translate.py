@@ -16,7 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from shared import config, glossary, languages, model_catalog, schema, translation
+from shared import config, glossary, languages, model_catalog, schema, translation, workflows
 from shared.errors import UserError, run_cli
 from stages._common import stage_args
 
@@ -186,6 +186,14 @@ def load_backend(model: model_catalog.Model, settings: dict):
     return backend(path, settings, converted)
 
 
+def bad_break(language: str):
+    """Whether a cue may not end between two words of the language (a weak end, a torn postposition)."""
+    from shared.subtitle_rules import TextRules
+
+    text = TextRules.of(language)
+    return lambda before, after: text.weak_end(before) or text.clings(after)
+
+
 def main() -> int:
     job_path, job, settings = stage_args("translate")
     transcript = schema.read(job_path / "transcript.json")
@@ -195,6 +203,7 @@ def main() -> int:
     terms = glossary.load(job_path)
     backends: dict[str, object] = {}
     files = {}
+    keep_cue_times = workflows.stage_settings(job, "subtitles")["keep_cue_times"]
     for target in job["target_languages"]:
         model = translation.route(source, target, settings.get("model"))
         if model.key not in backends:
@@ -204,7 +213,7 @@ def main() -> int:
         translated = [terms.restore(text, p[1]) for text, p in zip(translated, protected)]
         schema.write(job_path / f"translation.{target}.json", translation.translated_transcript(
             sentences, translated, target, model.key, settings["backend"],
-            transcript["duration"]))
+            transcript["duration"], keep_pieces=keep_cue_times, bad_break=bad_break(target)))
         files[target] = f"translation.{target}.json"
     schema.write(job_path / "translations.json", {"source": source, "sentences": len(texts), "files": files})
     return 0

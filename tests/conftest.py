@@ -15,6 +15,7 @@ os.environ.pop("SUBTITLER_CACHE_DIR", None)
 os.environ.pop("SUBTITLER_VENV_DIR", None)
 
 REPO = Path(__file__).resolve().parent.parent
+NLLB_KEY = "nllb-200-distilled-600m"  # the catalog model the overfitted tiny NLLB stands in for
 
 
 def repo_files() -> list[str]:
@@ -43,3 +44,22 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SUBTITLER_", "VIRTUAL_ENV", "PYTEST_"))}
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="session")
+def overfit_nllb_cache(tmp_path_factory) -> Path:
+    """A project cache holding an NLLB model overfitted on Hindi->English pairs (tests/tiny_models.py),
+    fetched from the local hub server and converted by cache-models.sh exactly as the real
+    nllb-200-distilled-600M would be."""
+    from catalog_repos import nllb_files, serve
+    from hub_server import HubServer
+
+    cache = tmp_path_factory.mktemp("nllb-cache")
+    with HubServer() as hub:
+        serve(hub, [NLLB_KEY], files={NLLB_KEY: nllb_files(sharded=False, overfit=True)})
+        env = clean_env(HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", SUBTITLER_CACHE_DIR=str(cache),
+                        HF_HUB_DISABLE_PROGRESS_BARS="1")
+        result = subprocess.run(["./cache-models.sh", "--model", NLLB_KEY], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return cache

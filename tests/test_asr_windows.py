@@ -130,7 +130,7 @@ def test_a_sentence_the_batched_decoder_skips_is_decoded_again(tmp_path, engine)
     pauses = [0.4, 0.5, 1.2, 0.6, 1.1, 0.6, 0.3, 1.3, 0.5]
     import wave
 
-    pcm, t = [b"\0\0" * 8000], 0.5
+    pcm = [b"\0\0" * 8000]
     for index, sentence in enumerate(sentences):
         clip = tmp_path / f"s{index}.wav"
         make_sample._speech_wav(sentence, voices[index % len(voices)], clip, tmp_path)

@@ -15,7 +15,7 @@ import pytest
 import srt
 
 from catalog_repos import nllb_files, serve, tiny_nllb
-from conftest import REPO, clean_env
+from conftest import NLLB_KEY, REPO, clean_env
 from hub_server import HubServer
 from shared import model_catalog, translation as routing
 from tiny_models import HINDI_ENGLISH_PAIRS
@@ -23,24 +23,14 @@ from tiny_models import HINDI_ENGLISH_PAIRS
 sys.path.insert(0, str(REPO / "scripts"))
 from make_sample import make  # noqa: E402
 
-MODEL_KEY = "nllb-200-distilled-600m"
+MODEL_KEY = NLLB_KEY
 # The IndicTrans2 models of this machine's translation tier (config/hardware_cache.json)
 INDIC_EN, EN_INDIC = routing.routes()["indic-en"], routing.routes()["en-indic"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A project cache holding an NLLB model overfitted on Hindi->English pairs, fetched and converted
-    by cache-models.sh exactly as the real nllb-200-distilled-600M would be."""
-    cache = tmp_path_factory.mktemp("cache")
-    with HubServer() as hub:
-        serve(hub, [MODEL_KEY], files={MODEL_KEY: nllb_files(sharded=False, overfit=True)})
-        env = clean_env(HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", SUBTITLER_CACHE_DIR=str(cache),
-                        HF_HUB_DISABLE_PROGRESS_BARS="1")
-        result = subprocess.run(["./cache-models.sh", "--model", MODEL_KEY], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stdout + result.stderr
-    return cache
+def cache(overfit_nllb_cache):
+    return overfit_nllb_cache
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,12 @@ class Glossary:
             text = pattern.sub(_PLACEHOLDER.format(number), text)
         return text, mapping
 
+    def found(self, text: str, target: str) -> dict[str, str]:
+        """The terms in text, each with the rendering the target language must show."""
+        base = target.partition("-")[0]
+        return {term: self.terms[term].get(target) or self.terms[term].get(base) or term
+                for term in sorted(self.terms, key=len, reverse=True) if _term_pattern(term).search(text)}
+
     @staticmethod
     def restore(text: str, mapping: dict[str, str]) -> str:
         if not mapping:

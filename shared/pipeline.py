@@ -161,6 +161,8 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
                 schema.write(job_path / "job.json", job)
     if "translate" in stages:
         settings = workflows.stage_settings(job, "translate")
+        if settings["translator"] == "llm":
+            return  # the LLM translates; the MT model is loaded only if a window falls back to it
         for target in job["target_languages"]:
             model = translation.route(job["source_language"], target, settings.get("model"))
             model_catalog.require(model.key, "translate")
@@ -206,7 +208,7 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
               for t in jobs.subtitle_tracks(job_path, _manifests(done))]
     if as_json:
         print(json.dumps({"job_id": job["job_id"], "workflow": job["workflow"], "stages": rows,
-                          "tracks": tracks, "outputs": current}, indent=2))
+                          "tracks": tracks, "llm": _llm_usage(job_path, done), "outputs": current}, indent=2))
         return 0
     print(f"job {job['job_id']} ({job['workflow']}, {jobs.source(job).name})")
     for row in rows:
@@ -220,9 +222,25 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
             print(f"  {track['language']} ({track['role']}): {report['cues']} cues, {report['violations']} violations "
                   f"({report['lines_over_limit']} lines over the limit, {len(report['short_cues'])} short cues), "
                   f"fastest {report['max_cps']} characters/s")
+    usage = _llm_usage(job_path, done)
+    if usage:
+        cost = ("nothing (a server on this machine)" if usage["local"] else
+                f"about ${usage['cost_usd']:.4f} (prices of {usage['prices_as_of']})" if usage["cost_usd"] is not None
+                else "unknown (no price for the model in config/llm.json)")
+        fell = sum(f["last"] - f["first"] + 1 for found in usage["fallbacks"].values() for f in found)
+        print(f"  {usage['translator']} by {usage['model']}: {usage['requests']} requests, {usage['tokens_in']} tokens "
+              f"in, {usage['tokens_out']} out, cost {cost}; {usage['reused_windows']} of {usage['windows']} windows "
+              f"reused, {fell} sentences from the MT fallback")
     for path in current:
         print(f"  -> {path}")
     return 0
+
+
+def _llm_usage(job_path: Path, done: set[str]) -> dict | None:
+    path = job_path / "translations.json"
+    if "translate" not in done or not path.exists():
+        return None
+    return schema.read(path).get("llm")
 
 
 def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import os
 import shutil
 from pathlib import Path
 
-from shared import (config, glossary, jobs, languages, media, model_catalog, schema, subtitle_reader, translation,
+from shared import (config, glossary, jobs, languages, llm, media, model_catalog, schema, subtitle_reader, translation,
                     workflows)
 from shared.errors import UserError, run_cli
 
@@ -40,7 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--compute-type", help="ASR compute type (int8, float16, float32; default from "
                         "config/hardware_cache.json)")
     parser.add_argument("--translator", metavar="KEY", help="translation model for every pair (catalog key, "
-                        "e.g. nllb-200-distilled-600m; default: IndicTrans2 for Indic pairs, NLLB-200 otherwise)")
+                        "e.g. nllb-200-distilled-600m; default: IndicTrans2 for Indic pairs, NLLB-200 otherwise), "
+                        "or llm (an LLM translates) or post-edit (the MT model drafts, an LLM revises)")
+    parser.add_argument("--draft-model", metavar="KEY", help="with --translator post-edit or llm: the MT model "
+                        "(catalog key) that drafts, and that stands in for a window the LLM cannot give (default: "
+                        "IndicTrans2 for Indic pairs, NLLB-200 otherwise)")
+    parser.add_argument("--llm", metavar="PROVIDER:MODEL", help="the LLM for --translator llm|post-edit, e.g. "
+                        "anthropic:claude-sonnet-4-5, openai:gpt-4.1-mini, openai:qwen2.5:7b (default in "
+                        "config/pipeline.json)")
+    parser.add_argument("--llm-url", metavar="URL", help="an OpenAI- or Anthropic-compatible server, e.g. "
+                        "http://localhost:11434/v1 (Ollama), http://localhost:8080/v1 (llama.cpp)")
+    parser.add_argument("--llm-key-env", metavar="NAME", help="the environment variable holding the key (default: "
+                        "ANTHROPIC_API_KEY or OPENAI_API_KEY); the key itself is never written anywhere")
+    parser.add_argument("--allow-network", action="store_true", help="let this job send the text to a remote "
+                        "LLM service (recorded in job.json); a server on this machine needs no permission")
     parser.add_argument("--translate-backend", choices=("ctranslate2", "transformers"),
                         help="translation backend (default from config/hardware_cache.json)")
     parser.add_argument("--burn-in", action="store_true", help="subtitle workflow: also make a copy of the video "
@@ -66,6 +80,8 @@ def _workflow(args: argparse.Namespace) -> str:
         raise UserError("choose a workflow: --workflow transcribe, translate or subtitle")
     return args.workflow
 
+
+LLM_MODES = ("llm", "post-edit")
 
 # Options that steer speech recognition, which a subs job does not run.
 ASR_ONLY = (("start", "--start"), ("end", "--end"), ("engine", "--engine"), ("vad", "--vad"), ("model", "--model"),
@@ -118,10 +134,24 @@ def _validated(args: argparse.Namespace) -> dict:
         jobs.check_job_id(args.job_id)
     if args.compute_type and args.compute_type not in COMPUTE_TYPES:
         raise UserError(f"unknown compute type '{args.compute_type}': choose one of {', '.join(COMPUTE_TYPES)}")
-    if args.translator and model_catalog.find(args.translator, "translate") is None:
-        raise UserError(f"unknown translation model '{args.translator}': see ./cache-models.sh --list")
+    mode = args.translator if args.translator in LLM_MODES else ("llm" if args.llm and not args.translator else "mt")
+    mt_model = args.translator if mode == "mt" else args.draft_model
+    if mt_model and model_catalog.find(mt_model, "translate") is None:
+        raise UserError(f"unknown translation model '{mt_model}': see ./cache-models.sh --list "
+                        "(or --translator llm | post-edit)")
+    if mode == "mt" and (args.llm or args.llm_url or args.llm_key_env or args.draft_model):
+        raise UserError("--llm, --llm-url, --llm-key-env and --draft-model belong to --translator llm or post-edit: "
+                        "add one (an MT model for every pair is --translator KEY)")
+    if mode != "mt":
+        if args.workflow == "transcribe":
+            raise UserError("the transcribe workflow translates nothing: drop --translator/--llm, or use "
+                            "--workflow translate")
+        settings = config.pipeline_defaults()["translate"]
+        point = llm.endpoint(args.llm or settings["llm"], args.llm_url, args.llm_key_env)
+        llm.check_network(point, args.allow_network)
+        llm.key(point, os.environ)
     for target in targets:
-        translation.route(source, target, args.translator)
+        translation.route(source, target, mt_model)
     if args.burn_in and args.workflow not in ("subtitle", "subs"):
         raise UserError("--burn-in belongs to the subtitle workflow (its mux stage): add --workflow subtitle -t ...")
     if args.burn_in and media_path is None:
@@ -134,7 +164,9 @@ def _validated(args: argparse.Namespace) -> dict:
                  "subtitles": {"keep_cue_times": True} if subs_path else {},
                  "asr": {k: v for k, v in (("engine", args.engine), ("model", args.model),
                                            ("compute_type", args.compute_type)) if v},
-                 "translate": {k: v for k, v in (("model", args.translator), ("backend", args.translate_backend)) if v}}
+                 "translate": {k: v for k, v in (("model", mt_model), ("backend", args.translate_backend),
+                                                 ("translator", None if mode == "mt" else mode), ("llm", args.llm),
+                                                 ("llm_url", args.llm_url), ("llm_key_env", args.llm_key_env)) if v}}
     return {
         **({"media": str(media_path.resolve()), "media_info": info} if media_path else {}),
         **({"subs": str(subs_path.resolve())} if subs_path else {}),
@@ -143,6 +175,7 @@ def _validated(args: argparse.Namespace) -> dict:
         "target_languages": targets,
         "clip": {"start": start, "end": end},
         "overrides": {k: v for k, v in overrides.items() if v},
+        **({"allow_network": True} if args.allow_network else {}),
     }
 
 

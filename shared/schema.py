@@ -138,11 +138,36 @@ class Subtitles(TypedDict):
     tracks: List[Track]
 
 
+class LlmFallback(TypedDict):
+    """Sentences (1-based ids) an LLM's reply could not give, translated by the MT model instead."""
+    first: int
+    last: int
+    reason: str
+
+
+class LlmUsage(TypedDict):
+    """An LLM translation's service and what it cost: every request this job has paid for, the
+    windows reused from earlier runs, and the fallbacks per target."""
+    translator: Literal["llm", "post-edit"]
+    model: str                      # PROVIDER:MODEL
+    url: str
+    local: bool                     # a server on this machine: nothing left it
+    requests: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: Optional[float]       # null where config/llm.json has no price for the model
+    prices_as_of: Optional[str]
+    windows: int
+    reused_windows: int             # finished in an earlier run: not asked again
+    fallbacks: Dict[str, List[LlmFallback]]
+
+
 class Translations(TypedDict):
     """One translation file per target."""
     source: str
     sentences: int
     files: Dict[str, str]
+    llm: NotRequired[LlmUsage]
 
 
 class Mux(TypedDict):
@@ -173,6 +198,7 @@ class Job(TypedDict):
     overrides: NotRequired[Dict[str, Dict[str, Any]]]
     stages: List[str]
     fallbacks: NotRequired[Dict[str, Dict[str, str]]]
+    allow_network: NotRequired[bool]  # prepare-job.sh --allow-network: a remote LLM service may be used
 
 
 class StageRecord(TypedDict, total=False):

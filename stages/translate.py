@@ -16,7 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from shared import config, glossary, languages, model_catalog, schema, translation, workflows
+from shared import config, glossary, languages, llm, model_catalog, schema, translation, workflows
 from shared.errors import UserError, run_cli
 from stages._common import stage_args
 
@@ -204,18 +204,53 @@ def main() -> int:
     backends: dict[str, object] = {}
     files = {}
     keep_cue_times = workflows.stage_settings(job, "subtitles")["keep_cue_times"]
+    mode = settings["translator"]
+    point = secret = None
+    if mode != "mt":
+        point = llm.endpoint(settings["llm"], settings["llm_url"], settings["llm_key_env"])
+        llm.check_network(point, bool(job.get("allow_network")))
+        secret = llm.key(point, os.environ)
+    usage, fallbacks, windows, reused = llm.Usage(), {}, 0, 0
     for target in job["target_languages"]:
         model = translation.route(source, target, settings.get("model"))
-        if model.key not in backends:
-            backends[model.key] = load_backend(model, settings)
-        protected = [terms.protect(text, target) for text in texts]
-        translated = backends[model.key].translate([p[0] for p in protected], source, target) if texts else []
-        translated = [terms.restore(text, p[1]) for text, p in zip(translated, protected)]
+
+        def machine(indices: list[int], model=model, target=target) -> list[str]:
+            """The MT model's translations of texts[indices], glossary terms kept by placeholders."""
+            if model.key not in backends:
+                backends[model.key] = load_backend(model, settings)
+            protected = [terms.protect(texts[i], target) for i in indices]
+            done = backends[model.key].translate([p[0] for p in protected], source, target) if indices else []
+            return [terms.restore(text, p[1]) for text, p in zip(done, protected)]
+
+        if mode == "mt":
+            translated, name, engine = machine(list(range(len(texts)))), model.key, settings["backend"]
+        else:
+            drafts = machine(list(range(len(texts)))) if mode == "post-edit" else None
+            work = llm.Job(mode, point, source, target, texts, [terms.found(t, target) for t in texts],
+                           draft=machine, drafts=drafts)
+            store = llm.Store(job_path / f"llm.{target}.jsonl")
+            translated, fell = llm.translate(
+                work, store, lambda: llm.Client(point, secret, settings), settings,
+                progress=lambda done, total, target=target: print(
+                    f"progress: {target} {done}/{total} sentences", file=sys.stderr, flush=True))
+            usage.add(store.usage)
+            fallbacks[target], windows, reused = fell, windows + work.windows, reused + work.reused
+            for fallback in fell:
+                print(f"warning: {target} sentences {fallback['first']}-{fallback['last']}: {fallback['reason']}",
+                      file=sys.stderr, flush=True)
+            name, engine = point.spec, mode
         schema.write(job_path / f"translation.{target}.json", translation.translated_transcript(
-            sentences, translated, target, model.key, settings["backend"],
+            sentences, translated, target, name, engine,
             transcript["duration"], keep_pieces=keep_cue_times, bad_break=bad_break(target)))
         files[target] = f"translation.{target}.json"
-    schema.write(job_path / "translations.json", {"source": source, "sentences": len(texts), "files": files})
+    record = {"source": source, "sentences": len(texts), "files": files}
+    if point is not None:
+        cost, as_of = llm.cost(point, usage)
+        record["llm"] = {"translator": mode, "model": point.spec, "url": point.url, "local": point.local,
+                         "requests": usage.requests, "tokens_in": usage.tokens_in, "tokens_out": usage.tokens_out,
+                         "cost_usd": cost, "prices_as_of": as_of, "windows": windows, "reused_windows": reused,
+                         "fallbacks": fallbacks}
+    schema.write(job_path / "translations.json", record)
     return 0
 
 

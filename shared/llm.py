@@ -154,16 +154,19 @@ class Client:
 
     def _request(self, system: str, user: str) -> tuple[str, dict]:
         s = self.settings
+        sampling = {} if s["llm_temperature"] is None else {"temperature": float(s["llm_temperature"])}
         if self.point.protocol == "anthropic":
             url = f"{self.point.url}/messages"
             headers = {"anthropic-version": ANTHROPIC_VERSION, **({"x-api-key": self.secret} if self.secret else {})}
-            body = {"model": self.point.model, "max_tokens": int(s["llm_max_tokens"]), "system": system,
-                    "temperature": float(s["llm_temperature"]), "messages": [{"role": "user", "content": user}]}
+            body = {"model": self.point.model, "max_tokens": int(s["llm_max_tokens"]), "system": system, **sampling,
+                    "messages": [{"role": "user", "content": user}]}
         else:
             url = f"{self.point.url}/chat/completions"
             headers = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
-            body = {"model": self.point.model, "max_tokens": int(s["llm_max_tokens"]),
-                    "temperature": float(s["llm_temperature"]),
+            # OpenAI's own API names the limit max_completion_tokens (its reasoning models refuse
+            # max_tokens); the local servers read max_tokens
+            limit = "max_completion_tokens" if self.point.host == "api.openai.com" else "max_tokens"
+            body = {"model": self.point.model, limit: int(s["llm_max_tokens"]), **sampling,
                     "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
         request = urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"), method="POST",
                                          headers={"content-type": "application/json", "accept": "application/json",

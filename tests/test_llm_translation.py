@@ -99,9 +99,10 @@ def test_post_edit_revises_the_mt_drafts(overfit_nllb_cache, tmp_path):
     with LlmServer() as server:
         job_id = prepare(tmp_path, overfit_nllb_cache, "--translator", "post-edit", "--llm", "openai:local-model",
                          "--llm-url", server.url)
-        tune(tmp_path, job_id, **FAST)
+        tune(tmp_path, job_id, **FAST, llm_temperature=None)
         result = run(tmp_path, overfit_nllb_cache, job_id)
         assert result.returncode == 0, result.stdout + result.stderr
+        assert "temperature" not in server.requests[0]["body"] and server.requests[0]["body"]["max_tokens"] > 0
         items = json.loads(LlmServer._prompt(server.requests[0]["body"]).split("Translate these items:\n")[1])
     assert [i["draft"] for i in items] == [en for _, en in PAIRS]  # the NLLB drafts went to the LLM
     assert english(tmp_path, job_id) == [f"Revised: {en}" for _, en in PAIRS]

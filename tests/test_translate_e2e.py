@@ -216,3 +216,18 @@ def test_allow_download_fetches_and_converts_a_missing_model_during_the_run(hind
     translation = json.loads((out / job_id / "translation.en.json").read_text())
     assert translation["segments"][0]["text"] == HINDI_ENGLISH_PAIRS[0][1]
     assert list((cache / "huggingface/subtitler/converted").rglob("model.bin"))
+
+
+def test_llm_translator_on_the_media_path(hindi_media, cache, tmp_path):
+    """The subtitle workflow with ASR's transcript, translated by an LLM on a local server."""
+    from llm_server import LlmServer
+
+    with LlmServer() as server:
+        job_path, truth = run_subtitle_job(hindi_media, cache, tmp_path, "--llm", "openai:qwen2.5:7b", "--llm-url",
+                                           server.url, "--draft-model", MODEL_KEY, targets="en", translator="llm")
+        assert len(server.requests) == 1 and server.requests[0]["body"]["model"] == "qwen2.5:7b"
+    english = list(srt.parse((job_path / "subtitles" / f"{hindi_media[0].stem}.en.srt").read_text(encoding="utf-8")))
+    assert [c.content.replace("\n", " ") for c in english] == [en for _, en in HINDI_ENGLISH_PAIRS[:4]]
+    record = json.loads((job_path / "translations.json").read_text())["llm"]
+    assert record["local"] and record["requests"] == 1 and record["fallbacks"] == {"en": []}
+    assert json.loads((job_path / "translation.en.json").read_text())["model"] == "openai:qwen2.5:7b"

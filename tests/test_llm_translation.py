@@ -99,10 +99,9 @@ def test_post_edit_revises_the_mt_drafts(overfit_nllb_cache, tmp_path):
     with LlmServer() as server:
         job_id = prepare(tmp_path, overfit_nllb_cache, "--translator", "post-edit", "--llm", "openai:local-model",
                          "--llm-url", server.url)
-        tune(tmp_path, job_id, **FAST, llm_temperature=None)
+        tune(tmp_path, job_id, **FAST)
         result = run(tmp_path, overfit_nllb_cache, job_id)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "temperature" not in server.requests[0]["body"] and server.requests[0]["body"]["max_tokens"] > 0
         items = json.loads(LlmServer._prompt(server.requests[0]["body"]).split("Translate these items:\n")[1])
     assert [i["draft"] for i in items] == [en for _, en in PAIRS]  # the NLLB drafts went to the LLM
     assert english(tmp_path, job_id) == [f"Revised: {en}" for _, en in PAIRS]
@@ -238,3 +237,21 @@ def test_reply_contract_and_helpers():
     with pytest.raises(llm.UserError):
         llm.endpoint("gemini:pro")
     assert llm.scrub(f"bad key {KEY} and sk-other-abcdefgh", KEY) == "bad key [key] and [key]"
+
+
+def test_request_bodies_follow_each_protocol():
+    from shared import config
+
+    settings = {**config.pipeline_defaults()["translate"], "llm_temperature": None}
+    items = [{"id": 1, "text": PAIRS[0][0]}]
+    with LlmServer(key=KEY) as server:
+        for spec in ("openai:m", "anthropic:m"):
+            client = llm.Client(llm.endpoint(spec, server.url), KEY, settings)
+            reply = client.complete(*llm.prompt("llm", "hi", "en", items, [], {}))
+            assert llm.parse_reply(reply, [1]) == {1: PAIRS[0][1]}
+            assert client.usage.requests == 1 and client.usage.tokens_out > 0
+        openai, anthropic = (r["body"] for r in server.requests)
+    assert "temperature" not in openai and openai["max_tokens"] == settings["llm_max_tokens"]
+    assert [m["role"] for m in openai["messages"]] == ["system", "user"]
+    assert anthropic["system"].startswith("You translate") and [m["role"] for m in anthropic["messages"]] == ["user"]
+    assert server.requests[1]["headers"]["anthropic-version"] and server.requests[1]["headers"]["x-api-key"] == KEY

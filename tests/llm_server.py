@@ -61,7 +61,8 @@ class LlmServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
                 with server.lock:
-                    server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                            "body": body,
                                             "time": time.monotonic()})
                     action = server.script.pop(0) if server.script else "good"
                 server.answer(self, action, body)

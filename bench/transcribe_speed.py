@@ -66,7 +66,9 @@ model = WhisperModel(s["model"], device="cpu", compute_type=s["compute_type"], c
 segments, _ = BatchedInferencePipeline(model).transcribe(
     sys.argv[1], language="en", batch_size=8, beam_size=s["beam_size"], vad_filter=True, vad_parameters=s["vad"],
     word_timestamps=s["word_timestamps"])
-print(json.dumps({"text": " ".join(x.text for x in segments)}))
+segments = list(segments)
+print(json.dumps({"text": " ".join(x.text for x in segments),
+                  "words": [[w.start, w.word] for x in segments for w in (x.words or [])]}))
 """
 
 
@@ -130,7 +132,8 @@ def run_batched(media: Path, model: str, word_timestamps: bool) -> dict:
     settings.update(model=str(model_catalog.require(model, "asr")), word_timestamps=word_timestamps)
     seconds, rss, out = timed([str(manager.python_for("common")), "-c", BATCHED, str(media), json.dumps(settings)],
                               manager.stage_env("common", threads=settings["threads"]))
-    return {"seconds": seconds, "rss": rss, "text": json.loads(out.strip().splitlines()[-1])["text"]}
+    found = json.loads(out.strip().splitlines()[-1])
+    return {"seconds": seconds, "rss": rss, "text": found["text"], "words": found["words"]}
 
 
 def run_whisperx(media: Path, model: str, tmp: Path) -> dict | None:

@@ -135,7 +135,7 @@ def pack(regions: list[dict], merge_up_to: float, max_gap: float = float("inf"),
         start, end = float(region["start"]), float(region["end"])
         parts = max(1, math.ceil((end - start) / WHISPER_WINDOW - 1e-9))
         step = (end - start) / parts
-        pieces += [(start + i * step, start + (i + 1) * step) for i in range(parts)]
+        pieces += [(start + i * step, end if i == parts - 1 else start + (i + 1) * step) for i in range(parts)]
     out: list[Window] = []
 
     def heard(window: Window, start: float, end: float) -> float:

@@ -43,21 +43,23 @@ class Glossary:
         """Replace every term in text by a numbered placeholder; returns the text and what each
         placeholder stands for in the target language."""
         mapping: dict[str, str] = {}
-        base = target.partition("-")[0]
-        for term in sorted(self.terms, key=len, reverse=True):  # longest first: "New Delhi" before "Delhi"
-            pattern = _term_pattern(term)
-            if not pattern.search(text):
-                continue
+        for term, rendering in self.found(text, target).items():
             number = str(len(mapping) + 1)
-            mapping[number] = self.terms[term].get(target) or self.terms[term].get(base) or term
-            text = pattern.sub(_PLACEHOLDER.format(number), text)
+            mapping[number] = rendering
+            text = _term_pattern(term).sub(_PLACEHOLDER.format(number), text)
         return text, mapping
 
     def found(self, text: str, target: str) -> dict[str, str]:
-        """The terms in text, each with the rendering the target language must show."""
+        """The terms in text, longest first ("New Delhi" before "Delhi", which is then not found inside
+        it), each with the rendering the target language must show."""
         base = target.partition("-")[0]
-        return {term: self.terms[term].get(target) or self.terms[term].get(base) or term
-                for term in sorted(self.terms, key=len, reverse=True) if _term_pattern(term).search(text)}
+        out = {}
+        for term in sorted(self.terms, key=len, reverse=True):
+            pattern = _term_pattern(term)
+            if pattern.search(text):
+                out[term] = self.terms[term].get(target) or self.terms[term].get(base) or term
+                text = pattern.sub(_PLACEHOLDER.format(""), text)
+        return out
 
     @staticmethod
     def restore(text: str, mapping: dict[str, str]) -> str:

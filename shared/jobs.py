@@ -14,7 +14,7 @@ import secrets
 import unicodedata
 from pathlib import Path
 
-from shared import config, schema
+from shared import config, languages, schema
 from shared.errors import UserError
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -102,8 +102,6 @@ def source(job: dict) -> Path:
 def stem(path: Path) -> str:
     """A file's name without its suffix, and without a language code before it (film.hi.srt -> film),
     so results are named <stem>.<lang>.<ext>."""
-    from shared import languages
-
     name, dot, last = path.stem.rpartition(".")
     return name if dot and name and last.lower() in languages.LANGUAGES else path.stem
 

@@ -385,6 +385,10 @@ class Job:
     reused: int = 0
     windows: int = 0
 
+    def window_terms(self, indices: list[int]) -> dict[str, str]:
+        """The glossary renderings the window's sentences must show."""
+        return {term: rendering for i in indices for term, rendering in self.terms[i].items()}
+
     def items(self, indices: list[int]) -> list[dict]:
         return [{"id": i + 1, "text": self.texts[i], **({"draft": self.drafts[i]} if self.drafts else {})}
                 for i in indices]
@@ -407,10 +411,7 @@ def _repair(text: str, terms: dict[str, str]) -> tuple[str, list[str]]:
 def _ask(job: Job, client: Client, indices: list[int], context: list[dict], split: bool) -> tuple[dict, list]:
     """{index: output} for the indices and the fallbacks recorded: the window asked once; a reply that
     fails validation is asked again in two halves (split); what still fails takes the MT draft."""
-    terms = {}
-    for i in indices:
-        terms.update(job.terms[i])
-    system, user = prompt(job.mode, job.source, job.target, job.items(indices), context, terms)
+    system, user = prompt(job.mode, job.source, job.target, job.items(indices), context, job.window_terms(indices))
     try:
         replies = parse_reply(client.complete(system, user), [i + 1 for i in indices])
     except ValueError as why:
@@ -465,23 +466,19 @@ def translate(job: Job, store: Store, make_client, settings: dict, progress=None
         for indices in run:
             if stopping.is_set():
                 return
-            terms = {}
-            for i in indices:
-                terms.update(job.terms[i])
-            key = window_key(job.mode, job.point, job.source, job.target, job.items(indices), terms)
+            key = window_key(job.mode, job.point, job.source, job.target, job.items(indices),
+                             job.window_terms(indices))
             stored = store.windows.get(key)
             if stored:
                 got, fell = dict(zip(indices, stored["outputs"])), stored["fallbacks"]
                 job.reused += 1
             else:
-                before = Usage(client.usage.requests, client.usage.tokens_in, client.usage.tokens_out)
+                client.usage = Usage()  # this window's requests, recorded even when it fails
                 try:
                     got, fell = _ask(job, client, indices, context, True)
                 finally:
-                    spent = Usage(client.usage.requests - before.requests, client.usage.tokens_in - before.tokens_in,
-                                  client.usage.tokens_out - before.tokens_out)
-                    if spent.requests:
-                        store.paid(spent)
+                    if client.usage.requests:
+                        store.paid(client.usage)
                 store.finished(key, [got[i] for i in indices], fell)
             for i in indices:
                 outputs[i] = got[i]

@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
         pick.add_argument(f"--{group}", action="store_true", help=model_catalog.groups()[group])
     pick.add_argument("--model", action="append", default=[], metavar="KEY|REPO[@REV]",
                       help="one model by catalog key, alias (e.g. large-v3) or hub repo id (repeatable)")
+    pick.add_argument("--mlx-from", action="append", default=[], metavar="KEY",
+                      help="convert a cached faster-whisper model (e.g. tiny.en) into the MLX layout for "
+                           "--engine mlx; nothing is downloaded (repeatable)")
     how = parser.add_argument_group("how")
     how.add_argument("--dry-run", action="store_true", help="say what would be fetched and how many bytes")
     how.add_argument("--force", action="store_true", help="download again even if cached")
@@ -63,17 +66,15 @@ def _resolve(name: str) -> Model:
 
 
 def machine_models(hw: dict | None = None) -> dict[str, Model]:
-    """Every model this machine's workflows use, by role: the hardware table's ASR model (and its
-    VAD's, where that has one), the model of each translation route, and the MLX model on Apple
-    Silicon."""
+    """Every model this machine's workflows use, by role: the hardware table's ASR model for its
+    engine (mlx-community's MLX weights on Apple Silicon), its VAD's where that has one, and the
+    model of each translation route."""
     hw = hw or hardware.load()
     stages = hw.get("stages", {})
-    roles: dict[str, Model | None] = {"asr": model_catalog.find(stages.get("asr", {}).get("model", "base"), "asr")}
+    asr = stages.get("asr", {})
+    roles: dict[str, Model | None] = {"asr": model_catalog.find(asr.get("model", "base"), "asr", asr.get("engine"))}
     if stages.get("vad", {}).get("engine") == "pyannote":
         roles["vad"] = model_catalog.find("whisperx-vad-segmentation", "vad")
-    if hw.get("mlx", {}).get("available"):
-        wanted = stages.get("asr", {}).get("preferred_model") or stages.get("asr", {}).get("model")
-        roles["asr (mlx)"] = next((m for m in model_catalog.load() if m.group == "mlx" and wanted in m.aliases), None)
     for pair, key in translation.routes(hw).items():
         roles[f"translate {pair}"] = model_catalog.find(key, "translate")
     return {role: model for role, model in roles.items() if model is not None}
@@ -133,12 +134,15 @@ def status(as_json: bool) -> int:
                      "cached": snapshot is not None, "commit": snapshot.name if snapshot else None,
                      "size_bytes": model_cache.disk_size(m) if snapshot else 0, "embedded": m.embedded,
                      "gated": m.gated})
+    copies = [{"key": m.key, "repo": m.repo, "commit": path.name, "path": str(path),
+               "size_bytes": sum(p.stat().st_size for p in path.iterdir() if p.is_file())}
+              for m, path in model_catalog.mlx_copies()]
     needs = _workflow_needs()
     punkt = model_cache.sentence_splitter_dir()
     splitter = {"cached": (punkt / "english").is_dir(), "path": str(punkt)}
     if as_json:
         print(json.dumps({"schema_version": STATUS_SCHEMA_VERSION, "hub_cache": str(model_catalog.hub_dir()),
-                          "models": rows, **needs, "sentence_splitter": splitter}, indent=2))
+                          "models": rows, "mlx_copies": copies, **needs, "sentence_splitter": splitter}, indent=2))
         return 0
     cached = [r for r in rows if r["cached"]]
     print(f"cache: {config.display_path(model_catalog.hub_dir())} "
@@ -146,6 +150,8 @@ def status(as_json: bool) -> int:
     for r in cached:
         note = " (embedded)" if r["embedded"] else ""
         print(f"  {r['key']:<34} {r['repo']:<48} {_fmt_bytes(r['size_bytes']):>10}{note}")
+    for c in copies:
+        print(f"  {'MLX copy of ' + c['key']:<34} {'(--mlx-from; --engine mlx)':<48} {_fmt_bytes(c['size_bytes']):>10}")
     if splitter["cached"] or any(r["cached"] and r["group"] == "align" for r in rows):
         print(f"  {'NLTK punkt_tab':<34} {'(WhisperX alignment)':<48} {'cached' if splitter['cached'] else 'missing':>10}")
     for name, wf in needs["workflows"].items():
@@ -172,6 +178,24 @@ def list_catalog() -> int:
                                       f"this machine's {used[m.key]}" if m.key in used else "") if f)
         print(f"{m.key:<36} {m.repo:<50} {m.size_gb:7.2f} GB  {m.group:<11} {cached:<7} {flags}")
     _print_choices(_workflow_needs()["chosen"])
+    return 0
+
+
+def mlx_from(names: list[str], force: bool) -> int:
+    """Convert cached CTranslate2 Whisper models into the MLX layout (shared/mlx_convert.py)."""
+    from shared import mlx_convert
+
+    for name in names:
+        model = model_catalog.find(name, "asr", "faster-whisper")
+        if model is None:
+            known = ", ".join(a for m in model_catalog.load() if m.stage == "asr" and m.venv != "mlx" for a in m.aliases)
+            raise UserError(f"--mlx-from takes a faster-whisper model of the catalog ({known}), not '{name}'")
+        if model_catalog.snapshot(model) is not None:
+            model_cache.check_intact(model)
+        path, made = mlx_convert.cache_copy(model, force)
+        size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+        print(f"{model.key:<36} {'converted to' if made else 'already converted at'} {config.display_path(path)} "
+              f"({_fmt_bytes(size)}): --engine mlx --model {name} uses it")
     return 0
 
 
@@ -286,6 +310,8 @@ def main() -> int:
         return 0
     if args.verify:
         return verify(_selected(args), args.repair)
+    if args.mlx_from:
+        return mlx_from(args.mlx_from, args.force)
     return fetch(_selected(args), args.dry_run, args.force)
 
 

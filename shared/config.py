@@ -12,6 +12,9 @@ Variables:
     SUBTITLER_THREADS     CPU threads a stage may use (default: from hardware_cache.json).
     SUBTITLER_ALLOW_DOWNLOAD  "1" in a stage's environment when the run allows downloads
                           (run-pipeline.sh --allow-download sets it; the environment manager passes it).
+    MLX_CACHE_DIR         where MLX-layout models converted by ./cache-models.sh --mlx-from live (default:
+                          the cache block's mlx_home, .cache/mlx); the environment manager sets it for
+                          every stage.
     SUBTITLER_PROG        set by the bash fronts for `python3 -m shared.config`: the front's name in its
                           one-line errors.
     SUBTITLER_PUNKT_URL   where cache-models fetches NLTK's punkt_tab sentence splitter (default: the
@@ -41,6 +44,7 @@ ENV_VENV_DIR = "SUBTITLER_VENV_DIR"
 ENV_THREADS = "SUBTITLER_THREADS"
 ENV_ALLOW_DOWNLOAD = "SUBTITLER_ALLOW_DOWNLOAD"
 ENV_PUNKT_URL = "SUBTITLER_PUNKT_URL"
+ENV_MLX_CACHE_DIR = "MLX_CACHE_DIR"
 PUNKT_URL = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/tokenizers/punkt_tab.zip"
 
 DEFAULT_CACHE_DIR = ".cache"
@@ -156,6 +160,8 @@ def cache_paths(hardware: dict | None = None) -> dict[str, Path]:
         block = dict(cache_block(DEFAULT_CACHE_DIR))
         if hardware and isinstance(hardware.get("cache"), dict):
             block.update({k: v for k, v in hardware["cache"].items() if isinstance(v, str) and v})
+    if os.environ.get(ENV_MLX_CACHE_DIR):
+        block["mlx_home"] = os.environ[ENV_MLX_CACHE_DIR]
     paths = {key: resolve_repo_path(value) for key, value in block.items()}
     paths["hf_hub_cache"] = paths["hf_home"] / "hub"
     paths["nltk_data"] = paths["base_dir"] / "nltk"  # NLTK's punkt_tab, which WhisperX's alignment reads

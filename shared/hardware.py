@@ -22,8 +22,6 @@ import sys
 from shared import config, files, model_catalog
 
 SCHEMA_VERSION = 1
-# Engines whose stage code exists. A preferred engine without it (mlx on Apple Silicon) is recorded
-# beside the choice as preferred_engine and taken once its stage is built.
 
 
 def _cpu_count() -> int:
@@ -140,7 +138,11 @@ def _preferred_stage_settings(info: dict) -> dict:
             "vad": {"engine": "silero", "device": "cpu", "threads": threads},
             "asr": {"engine": "mlx", "device": "mlx", "compute_type": "float16", "batch_size": 1,
                     "model": "large-v3-turbo" if memory >= 16 else "small", "threads": threads,
-                    "why": f"Apple Silicon with {memory:g} GB: MLX-Whisper"},
+                    "window_seconds": 30, "beam_size": 1,
+                    "tuning_why": "MLX-Whisper decodes one 30 s window at a time, greedily (no batched "
+                                  "transcribe, no beam search); float16 on the GPU",
+                    "why": f"Apple Silicon with {memory:g} GB: MLX-Whisper on the GPU (Metal); "
+                           "./cache-models.sh --mlx fetches the model"},
             "align": {"device": "cpu", "threads": threads},
             # CTranslate2 has no Metal backend, but its int8 CPU path beats transformers on MPS.
             "translate": {"backend": "ctranslate2", "device": "cpu", "compute_type": "int8",
@@ -167,18 +169,14 @@ def _cpu_asr(threads: int) -> dict:
 
 
 def _ready(stages: dict) -> dict:
+    """An engine the hardware prefers but whose stage code is not built (engines_not_built in the
+    venv map) is recorded as preferred_engine; the stage runs the first built one meanwhile."""
     for stage in ("asr", "vad"):
         ready = config.engines(stage)
         preferred = stages[stage].get("engine")
         if preferred not in ready:
             stages[stage]["engine"] = ready[0]
             stages[stage]["preferred_engine"] = preferred
-            if stages[stage].get("device") == "mlx":  # until the MLX engine is built: a CPU machine
-                mlx = stages[stage]
-                stages[stage] = {**_cpu_asr(mlx["threads"]), "preferred_engine": preferred,
-                                 "preferred_model": mlx["model"],
-                                 "why": f"{mlx['why']} is not built yet: faster-whisper on the CPU with the "
-                                        "embedded Whisper base meanwhile"}
     return stages
 
 

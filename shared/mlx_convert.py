@@ -173,6 +173,43 @@ def convert(model_dir: Path, out_dir: Path) -> Path:
     return out_dir
 
 
+def cache_copy(model, force: bool = False) -> tuple[Path, bool]:
+    """The MLX copy of a cached CTranslate2 Whisper model, converted into the cache
+    (<mlx_home>/from-ct2/<repo folder>/<commit>) if not there yet; returns its path and whether it was
+    made now. Written beside its place and renamed into it, so an interrupted conversion leaves
+    nothing that looks finished."""
+    import os
+    import shutil
+
+    from shared import files, model_catalog
+
+    source = model_catalog.snapshot(model)
+    if source is None:
+        raise UserError(f"model {model.repo} ({model.key}) is not cached: run "
+                        f"{model_catalog.fetch_command(model)}, then --mlx-from again")
+    out = model_catalog.mlx_copy_dir(model, source.name)
+    if model_catalog.mlx_copy(model) is not None and not force:
+        return out, False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    need = (source / "model.bin").stat().st_size
+    free = shutil.disk_usage(out.parent).free
+    if free < need + 2**28:
+        raise UserError(f"not enough free disk in {out.parent}: {free / 2**30:.1f} GB free, about "
+                        f"{need / 2**30:.1f} GB needed for the MLX copy; free space or set MLX_CACHE_DIR")
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        convert(source, partial)
+        files.write_json_atomic(partial / "source.json", {"key": model.key, "repo": model.repo, "commit": source.name,
+                                                          "converter": "shared/mlx_convert.py"})
+        if out.exists():
+            shutil.rmtree(out)
+        partial.rename(out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return out, True
+
+
 if __name__ == "__main__":
     import sys
 

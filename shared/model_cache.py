@@ -345,6 +345,10 @@ def remove(model: Model) -> int:
     freed = _dir_size(root) if root.exists() else 0
     if root.exists():
         shutil.rmtree(root)
+    copies = model_catalog.mlx_copy_dir(model, "-").parent  # its MLX copies (--mlx-from) go with it
+    if copies.exists():
+        freed += _dir_size(copies)
+        shutil.rmtree(copies)
     model_catalog.record_path(model.repo).unlink(missing_ok=True)
     return freed
 

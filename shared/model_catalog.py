@@ -90,10 +90,13 @@ def estimate(models: list[Model]) -> tuple[float, int]:
     return round(size_gb, 1), minutes
 
 
-def find(name: str, stage: str | None = None) -> Model | None:
-    """A model by catalog key, alias (a Whisper size such as tiny.en or large-v3) or repo id."""
+def find(name: str, stage: str | None = None, engine: str | None = None) -> Model | None:
+    """A model by catalog key, alias (a Whisper size such as tiny.en or large-v3) or repo id. With an
+    ASR engine, among that engine's models only: MLX weights for mlx, CTranslate2 ones for the others."""
     for model in load():
         if stage and model.stage != stage:
+            continue
+        if engine is not None and model.stage == "asr" and (model.venv == "mlx") != (engine == "mlx"):
             continue
         if name in (model.key, model.repo) or name in model.aliases:
             return model
@@ -166,12 +169,14 @@ def register_embedded(model: Model, site_packages: Path) -> str:
     return state
 
 
-def embedded_fallback(stage: str, language: str) -> Model | None:
-    """The best embedded model of a stage that is cached and hears the language ("auto": any)."""
+def embedded_fallback(stage: str, language: str, engine: str | None = None) -> Model | None:
+    """The best embedded model of a stage that is cached and hears the language ("auto": any); for
+    the mlx engine, one whose MLX copy (./cache-models.sh --mlx-from) is in the cache too."""
     for model in embedded_models():
         english_only = any(alias.endswith(".en") for alias in model.aliases)
         if model.stage == stage and snapshot(model) is not None and not (english_only and language != "en"):
-            return model
+            if engine != "mlx" or mlx_copy(model) is not None:
+                return model
     return None
 
 
@@ -192,16 +197,46 @@ def fetch_command(model: Model) -> str:
     return f"./cache-models.sh --model {model.key}"
 
 
-def require(name: str, stage: str) -> Path:
+def mlx_copy_dir(model: Model, commit: str) -> Path:
+    """Where ./cache-models.sh --mlx-from puts the MLX-layout copy of a cached CTranslate2 Whisper model."""
+    return config.cache_paths()["mlx_home"] / "from-ct2" / hub_cache.repo_folder_name(model.repo) / commit
+
+
+def mlx_copy(model: Model) -> Path | None:
+    """The MLX copy of a CTranslate2 Whisper model converted from its cached revision, if made."""
+    source = snapshot(model)
+    if source is None:
+        return None
+    path = mlx_copy_dir(model, source.name)
+    return path if (path / "config.json").is_file() and (path / "weights.npz").is_file() else None
+
+
+def mlx_copies() -> list[tuple[Model, Path]]:
+    """Every MLX copy converted from a cached CTranslate2 model, with its source model."""
+    return [(m, path) for m in load() if m.stage == "asr" and m.venv != "mlx" for path in [mlx_copy(m)] if path]
+
+
+def require(name: str, stage: str, engine: str | None = None) -> Path:
     """The local directory of a model a stage needs, or a one-line error naming the command that
-    fetches it. A path to an existing directory is taken as the user's own model."""
+    fetches it. A path to an existing directory is taken as the user's own model. For the mlx engine:
+    the catalog's MLX model of that name (mlx-community's), else the MLX copy converted from the
+    cached CTranslate2 model of that name."""
     if config.user_path(name).is_dir():
         return config.user_path(name)
-    model = find(name, stage)
-    if model is None:
-        known = ", ".join(a for m in load() if m.stage == stage for a in (m.aliases or (m.key,)))
+    model = find(name, stage, engine)
+    source = find(name, stage, "faster-whisper") if engine == "mlx" else None
+    if model is None and source is None:
+        known = ", ".join(dict.fromkeys(a for m in load() if m.stage == stage for a in (m.aliases or (m.key,))))
         raise UserError(f"unknown {stage} model '{name}': choose one of {known}, or give a model directory")
-    path = snapshot(model)
+    path = snapshot(model) if model is not None else None
+    if path is None and source is not None:
+        path = mlx_copy(source)
     if path is None:
+        if engine == "mlx":
+            ways = [f"{fetch_command(model)} (mlx-community's MLX weights)"] if model is not None else []
+            if source is not None:
+                after = "" if snapshot(source) else f", after {fetch_command(source)}"
+                ways.append(f"./cache-models.sh --mlx-from {name} (converts the cached faster-whisper model{after})")
+            raise ModelNotCachedError(f"no MLX copy of Whisper '{name}' is cached: run " + " or ".join(ways))
         raise ModelNotCachedError(f"model {model.repo} ({model.key}) is not cached: run {fetch_command(model)}")
     return path

@@ -146,13 +146,14 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
         setting = MODEL_SETTINGS.get(stage)
         if setting:
             settings = workflows.stage_settings(job, stage)
+            engine = settings.get("engine")
             try:
-                model_catalog.require(settings[setting], stage)
-                model = model_catalog.find(settings[setting], stage)
-                if model is not None:
+                model_catalog.require(settings[setting], stage, engine)
+                model = model_catalog.find(settings[setting], stage, engine)
+                if model is not None and model_catalog.snapshot(model) is not None:
                     model_cache.check_intact(model)
             except ModelNotCachedError as missing:
-                substitute = model_catalog.embedded_fallback(stage, job["source_language"].partition("-")[0])
+                substitute = model_catalog.embedded_fallback(stage, job["source_language"].partition("-")[0], engine)
                 if not (fallback or settings.get("fallback_model")) or substitute is None:
                     raise
                 print(f"note: {missing}; this run uses the embedded {substitute.key} instead (fallback)", flush=True)

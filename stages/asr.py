@@ -189,18 +189,17 @@ def read_samples(wav, start: float, end: float):
     return np.frombuffer(wav.readframes(count), dtype=np.int16).astype(np.float32) / 32768.0
 
 
-def decode_windows(model, audio_path, windows: list[Window], settings: dict, language: str,
-                   hotwords: str | None, on_window=None) -> list[list[dict]]:
-    """Each window's segments, decoded in batches by faster-whisper's batched pipeline.
+def decode_windows(transcribe, audio_path, windows: list[Window], settings: dict, on_window=None) -> list[list[dict]]:
+    """Each window's segments, decoded a batch of windows at a time by the engine's transcribe(audio,
+    clips), which returns segment dicts (start, end, text, avg_logprob, no_speech_prob,
+    compression_ratio, words) timed in the joined audio.
 
     A window's audio is its speech pieces joined without the pauses between them (gap_seconds of
     silence in their place), as faster-whisper's own VAD path does: across a long pause the decoder
     tends to stop and skip what follows. Times are mapped back piece by piece. Only one batch of
     windows is in memory at a time, read from the WAV: memory does not grow with the film."""
     import numpy as np
-    from faster_whisper import BatchedInferencePipeline
 
-    pipeline = BatchedInferencePipeline(model)
     batch = max(1, int(settings["batch_size"]))
     gap = float(settings["gap_seconds"])
     out: list[list[dict]] = []
@@ -226,27 +225,40 @@ def decode_windows(model, audio_path, windows: list[Window], settings: dict, lan
             if offset < 0.1:  # regions past the end of the audio: nothing to hear
                 out += found
                 continue
-            segments, _ = pipeline.transcribe(
-                np.concatenate(parts), language=language, clip_timestamps=clips, batch_size=batch,
-                word_timestamps=True, beam_size=int(settings["beam_size"]), hotwords=hotwords,
-                without_timestamps=bool(settings["without_timestamps"]))
-            for seg in segments:
-                index = max([i for i, clip in enumerate(clips) if seg.start >= clip["start"] - 0.01] or [0])
+            for seg in transcribe(np.concatenate(parts), clips):
+                index = max([i for i, clip in enumerate(clips) if seg["start"] >= clip["start"] - 0.01] or [0])
 
                 def place(moment: float, mapping=maps[index]) -> float:
                     offset_, start, length = next((m for m in reversed(mapping) if moment >= m[0]), mapping[0])
                     return start + min(max(0.0, moment - offset_), length)
 
-                found[index].append({
-                    "start": place(seg.start), "end": place(seg.end), "text": seg.text,
-                    "avg_logprob": seg.avg_logprob, "no_speech_prob": seg.no_speech_prob,
-                    "compression_ratio": seg.compression_ratio,
-                    "words": [{"start": place(w.start), "end": place(w.end), "word": w.word,
-                               "probability": w.probability} for w in (seg.words or [])]})
+                found[index].append({**seg, "start": place(seg["start"]), "end": place(seg["end"]),
+                                     "words": [{**w, "start": place(w["start"]), "end": place(w["end"])}
+                                               for w in seg["words"]]})
             out += found
             if on_window:
                 on_window(group[-1])
     return out
+
+
+def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str | None):
+    """transcribe(audio, clips) by faster-whisper's BatchedInferencePipeline: the clips of a batch of
+    windows decoded together, in one batch."""
+    from faster_whisper import BatchedInferencePipeline
+
+    pipeline = BatchedInferencePipeline(model)
+    batch = max(1, int(settings["batch_size"]))
+
+    def transcribe(audio, clips: list[dict]) -> list[dict]:
+        segments, _ = pipeline.transcribe(
+            audio, language=language, clip_timestamps=clips, batch_size=batch,
+            word_timestamps=True, beam_size=int(settings["beam_size"]), hotwords=hotwords,
+            without_timestamps=bool(settings["without_timestamps"]))
+        return [{"start": seg.start, "end": seg.end, "text": seg.text, "avg_logprob": seg.avg_logprob,
+                 "no_speech_prob": seg.no_speech_prob, "compression_ratio": seg.compression_ratio,
+                 "words": [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                           for w in (seg.words or [])]} for seg in segments]
+    return transcribe
 
 
 REGION_TOLERANCE = 0.2  # seconds around a region within which its words may be timed
@@ -324,36 +336,143 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
     if language is None and model.model.is_multilingual:
         language, probability = detect_language(model, audio_path, vad["regions"])
     language = language or "en"
-    windows = pack(split_long(vad["regions"], audio_path),
-                   min(float(settings["window_seconds"]), WHISPER_WINDOW),
-                   float("inf") if settings["window_max_gap"] is None else float(settings["window_max_gap"]),
-                   joined_gap=float(settings["gap_seconds"]))
+    out, redecoded, windows = decode_checked(faster_whisper_decoder(model, settings, language, hotwords),
+                                             audio_path, vad, settings)
+    return out, language, probability, {"windows": windows, "redecoded": redecoded}
+
+
+def speech_windows(audio_path, vad: dict, settings: dict) -> list[Window]:
+    """The VAD stage's regions packed into the windows the faster-whisper and mlx engines decode."""
+    return pack(split_long(vad["regions"], audio_path),
+                min(float(settings["window_seconds"]), WHISPER_WINDOW),
+                float("inf") if settings["window_max_gap"] is None else float(settings["window_max_gap"]),
+                joined_gap=float(settings["gap_seconds"]))
+
+
+def decode_checked(transcribe, audio_path, vad: dict, settings: dict,
+                   windows: list[Window] | None = None) -> tuple[list[dict], list[dict], int]:
+    """The speech windows (or the windows given) decoded in batches, with progress on the terminal,
+    then each region whose words fall short of its speech decoded again on its own; returns the
+    segments in time order, the record of what was decoded again and the number of windows."""
+    windows = speech_windows(audio_path, vad, settings) if windows is None else windows
     duration = max(vad["duration"], 0.001)
 
     def progress(window):
         print(f"progress: {min(1.0, window.end / duration):.0%}", file=sys.stderr, flush=True)
 
-    out, redecoded = decode_checked(model, audio_path, windows, settings, language, hotwords, progress)
-    return out, language, probability, {"windows": len(windows), "redecoded": redecoded}
-
-
-def decode_checked(model, audio_path, windows: list[Window], settings: dict, language: str,
-                   hotwords: str | None, on_window=None) -> tuple[list[dict], list[dict]]:
-    """The windows decoded in batches, then each region whose words fall short of its speech decoded
-    again on its own; returns the segments in time order and the record of what was decoded again."""
-    decoded = decode_windows(model, audio_path, windows, settings, language, hotwords, on_window=on_window)
+    decoded = decode_windows(transcribe, audio_path, windows, settings, on_window=progress)
     short = short_regions(windows, decoded, settings)
     redecoded = []
     if short:
         pieces = [Window(s, e, [(s, e)]) for _, (s, e) in short]
-        again = decode_windows(model, audio_path, pieces, settings, language, hotwords)
+        again = decode_windows(transcribe, audio_path, pieces, settings)
         for (index, region), segments in zip(short, again):
             before = _words_in(decoded[index], region[0] - REGION_TOLERANCE, region[1] + REGION_TOLERANCE)
             if word_count(segments) > before:
                 decoded[index] = _without(decoded[index], [region]) + segments
                 redecoded.append({"start": round(region[0], 3), "end": round(region[1], 3),
                                   "words_before": before, "words_after": word_count(segments)})
-    return sorted((seg for segments in decoded for seg in segments), key=lambda s: s["start"]), redecoded
+    segments = sorted((seg for found in decoded for seg in found), key=lambda s: s["start"])
+    return segments, redecoded, len(windows)
+
+
+def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
+    """The mlx engine (MLX-Whisper: Metal on Apple Silicon, MLX's CPU backend elsewhere): the same
+    speech windows, batches, coverage check and records as the faster-whisper engine, decoded
+    greedily (MLX-Whisper has no beam search); the model is
+    the catalog's mlx-community copy or one converted by ./cache-models.sh --mlx-from, always a local
+    directory, so nothing is downloaded."""
+    import mlx.core as mx
+    from mlx.utils import tree_map
+    from mlx_whisper.load_models import load_model
+
+    path = model_catalog.require(settings["model"], "asr", "mlx")
+    # float16 on Metal; MLX's CPU backend is faster in float32 (tiny.en on this CPU: 10 s against 14 s).
+    dtype = mx.float16 if settings.get("compute_type") == "float16" else mx.float32
+    try:
+        model = load_model(str(path), dtype)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise UserError(f"cannot load the MLX Whisper model '{settings['model']}' from {path}: {exc} "
+                        f"(for a converted copy run ./cache-models.sh --mlx-from {settings['model']} again)")
+    if dtype == mx.float32:
+        model.update(tree_map(lambda p: p.astype(mx.float32) if p.dtype == mx.float16 else p, model.parameters()))
+    audio_path = job_path / "audio.wav"
+    probability = None
+    if language is None and model.is_multilingual:
+        language, probability = mlx_detect_language(model, dtype, audio_path, vad["regions"])
+    language = language or "en"
+    out, redecoded, windows = decode_checked(mlx_decoder(model, dtype, settings, language, hotwords),
+                                             audio_path, vad, settings)
+    return out, language, probability, {"windows": windows, "redecoded": redecoded}
+
+
+def mlx_detect_language(model, dtype, audio_path, regions: list[dict]) -> tuple[str, float]:
+    """The spoken language from the first 30 s of speech, by MLX-Whisper's detector."""
+    from mlx_whisper.audio import N_FRAMES, log_mel_spectrogram, pad_or_trim
+
+    sample = speech_sample(audio_path, regions)
+    mel = pad_or_trim(log_mel_spectrogram(sample, n_mels=model.dims.n_mels), N_FRAMES, axis=-2).astype(dtype)
+    _, probs = model.detect_language(mel)
+    language = max(probs, key=probs.get)
+    print(f"note: detected language {language} (probability {probs[language]:.2f}) from "
+          f"{len(sample) / SAMPLE_RATE:.1f} s of speech", file=sys.stderr, flush=True)
+    return language, float(probs[language])
+
+
+def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | None):
+    """transcribe(audio, clips) by MLX-Whisper's own decoder: the clips (windows) of a batch decoded
+    together, greedily, one 30 s window each, then their words timed by cross-attention on the
+    encoder output the decoding computed (mlx_whisper.transcribe would run the encoder again for
+    the words, and decode the rest of a window again after its last word, where phantoms appear).
+    Nothing is skipped here: the guard after decoding drops and records what Whisper wrote where
+    nobody speaks, for every engine alike."""
+    import mlx.core as mx
+    from mlx_whisper.audio import N_FRAMES, log_mel_spectrogram, pad_or_trim
+    from mlx_whisper.decoding import DecodingOptions, decode
+    from mlx_whisper.timing import add_word_timestamps
+    from mlx_whisper.tokenizer import get_tokenizer
+
+    tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language=language,
+                              task="transcribe")
+    prompt = tokenizer.encode(" " + hotwords.strip()) if hotwords else None
+    options = DecodingOptions(language=language, task="transcribe", temperature=0.0, prompt=prompt,
+                              without_timestamps=bool(settings["without_timestamps"]), fp16=dtype == mx.float16)
+
+    class Encoded:
+        """The model, with the encoder output of one window already computed."""
+
+        def __init__(self, features):
+            self.features = features
+
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def forward_with_cross_qk(self, _mel, tokens):
+            logits, _, cross_qk = model.decoder(tokens, self.features[None])
+            return logits, cross_qk
+
+    def transcribe(audio, clips: list[dict]) -> list[dict]:
+        mels, frames = [], []
+        for clip in clips:
+            first, last = round(clip["start"] * SAMPLE_RATE), round(clip["end"] * SAMPLE_RATE)
+            mel = log_mel_spectrogram(audio[first:last], n_mels=model.dims.n_mels)
+            frames.append(min(N_FRAMES, mel.shape[0]))
+            mels.append(pad_or_trim(mel, N_FRAMES, axis=-2).astype(dtype))
+        out = []
+        for clip, mel, count, result in zip(clips, mels, frames, decode(model, mx.stack(mels), options)):
+            length = clip["end"] - clip["start"]
+            segment = {"seek": 0, "start": 0.0, "end": length, "tokens": result.tokens}
+            add_word_timestamps(segments=[segment], model=Encoded(result.audio_features), tokenizer=tokenizer,
+                                mel=mel, num_frames=count, last_speech_timestamp=0.0)
+            shift = clip["start"]
+            out.append({"start": segment["start"] + shift, "end": min(segment["end"], length) + shift,
+                        "text": result.text, "avg_logprob": result.avg_logprob,
+                        "no_speech_prob": result.no_speech_prob, "compression_ratio": result.compression_ratio,
+                        "words": [{"start": w["start"] + shift, "end": min(w["end"], length) + shift,
+                                   "word": w["word"], "probability": w["probability"]}
+                                  for w in segment.get("words") or []]})
+        return out
+    return transcribe
 
 
 def alignment_model(language: str | None):
@@ -544,8 +663,8 @@ def main() -> int:
             transcript["aligned"] = aligned
             transcript["decoding"] = decoding
         else:
-            segments, detected, probability, decoding = faster_whisper_segments(
-                job_path, vad, settings, language, hotwords)
+            engine_segments = mlx_segments if engine == "mlx" else faster_whisper_segments
+            segments, detected, probability, decoding = engine_segments(job_path, vad, settings, language, hotwords)
             transcript["decoding"] = decoding
         segments, transcript["dropped"] = guard(segments, vad["regions"], settings)
         transcript["language"] = detected

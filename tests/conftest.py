@@ -41,7 +41,7 @@ def fresh_clone(tmp_path_factory) -> Path:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUBTITLER_", "VIRTUAL_ENV", "PYTEST_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUBTITLER_", "VIRTUAL_ENV", "PYTEST_", "MLX_CACHE_DIR"))}
     env.update(extra)
     return env
 

@@ -108,8 +108,10 @@ from shared import workflows
 from stages import asr
 job = Path(sys.argv[1])
 settings = {**workflows.stage_settings(json.loads((job / "job.json").read_text()), "asr"), "gap_seconds": 2.0}
-windows = asr.pack(json.loads((job / "vad.json").read_text())["regions"], 60, joined_gap=2.0)
-segments, redecoded = asr.decode_checked(asr.load_model(settings), job / "audio.wav", windows, settings, "en", None)
+vad = json.loads((job / "vad.json").read_text())
+windows = asr.pack(vad["regions"], 60, joined_gap=2.0)
+decoder = asr.faster_whisper_decoder(asr.load_model(settings), settings, "en", None)
+segments, redecoded, _ = asr.decode_checked(decoder, job / "audio.wav", vad, settings, windows=windows)
 print(json.dumps({"windows": len(windows), "redecoded": redecoded, "text": " ".join(s["text"] for s in segments)}))
 """
 

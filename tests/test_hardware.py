@@ -61,11 +61,15 @@ def test_small_gpu_gets_a_smaller_model_and_batch():
 
 
 def test_apple_silicon_gets_mlx():
+    from shared import model_catalog
+
     info = _info(mps={"available": True}, mlx={"available": True}, accelerator="mps", memory_gb=16.0)
-    stages = choose_stage_settings(info)
-    assert stages["asr"]["preferred_engine"] == "mlx" and stages["asr"]["preferred_model"] == "large-v3-turbo"
-    assert stages["asr"]["engine"] == "faster-whisper" and stages["asr"]["device"] == "cpu"
-    assert hardware.default_venvs(info) == ["common", "translate"]
+    asr = choose_stage_settings(info)["asr"]
+    assert (asr["engine"], asr["device"], asr["model"], asr["compute_type"]) == ("mlx", "mlx", "large-v3-turbo", "float16")
+    assert "preferred_engine" not in asr and asr["why"] and asr["tuning_why"]
+    assert model_catalog.find(asr["model"], "asr", "mlx").repo == "mlx-community/whisper-large-v3-turbo"
+    assert hardware.default_venvs(info) == ["common", "mlx", "translate"]
+    assert choose_stage_settings({**info, "memory_gb": 8.0})["asr"]["model"] == "small"
 
 
 def test_every_cpu_machine_gets_an_embedded_model_so_a_fresh_one_needs_no_download():
@@ -81,14 +85,6 @@ def test_cpu_batches_by_measurement_and_says_so():
     asr = choose_stage_settings(_info(cpu={"count": 2}, memory_gb=8.0))["asr"]
     assert (asr["batch_size"], asr["window_seconds"], asr["beam_size"]) == (8, 30, 5)
     assert "batch 1 took" in asr["tuning_why"]
-
-
-def test_apple_silicon_without_the_mlx_engine_runs_the_embedded_model_meanwhile():
-    asr = choose_stage_settings(_info(mps={"available": True}, mlx={"available": True}, accelerator="mps"))["asr"]
-    assert asr["model"] == "base" and asr["preferred_model"] == "large-v3-turbo"
-    cpu = choose_stage_settings(_info())["asr"]  # and the CPU's measured batch, window and beam with it
-    assert {k: asr[k] for k in ("engine", "device", "batch_size", "window_seconds", "beam_size", "compute_type")} == \
-        {k: cpu[k] for k in ("engine", "device", "batch_size", "window_seconds", "beam_size", "compute_type")}
 
 
 def test_translation_tier_follows_memory_and_device():

@@ -17,7 +17,8 @@ from shared import model_catalog
 def hub():
     with HubServer() as server:
         serve(server, list(dict.fromkeys(machine_downloads() + ["whisper-large-v3", "whisper-small",
-                                                                "nllb-200-3.3b", "indictrans2-indic-en-1b"])),
+                                                                "nllb-200-3.3b", "indictrans2-indic-en-1b",
+                                                                "mlx-whisper-large-v3", "mlx-whisper-large-v3-turbo"])),
               big=("whisper-large-v3",))
         yield server
 
@@ -56,11 +57,13 @@ def test_model_flag_fetches_at_the_pinned_revision(hub, cache):
     assert (snapshot / "model.bin").read_bytes() == fake_files(model, big=True)["model.bin"]
 
 
-@pytest.mark.parametrize("group", ["whisperx", "nllb", "indictrans2"])
+@pytest.mark.parametrize("group", ["whisperx", "nllb", "indictrans2", "mlx"])
 def test_each_group_flag_fetches_the_models_this_machine_uses(hub, cache, group):
+    """The group's models this machine uses; where it uses none (--mlx off a Mac), the group's
+    catalog defaults, to carry to a machine that does."""
     from shared.cache_models import machine_models
 
-    used = [m for m in machine_models().values() if m.group == group]
+    used = [m for m in machine_models().values() if m.group == group] or model_catalog.select([group])
     result = run([f"--{group}"], hub, cache)
     assert result.returncode == 0, result.stderr
     assert repos_downloaded(hub) == {m.repo for m in used if not m.embedded}

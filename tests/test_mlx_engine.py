@@ -1,0 +1,164 @@
+"""The mlx engine of the asr stage (issue 14), on real Whisper weights, offline.
+
+No MLX Whisper weights can be fetched here, but the embedded CTranslate2 models hold real ones:
+`./cache-models.sh --mlx-from tiny.en` converts the cached tiny.en into the MLX layout in the cache,
+and a transcribe job with `--engine mlx --model tiny.en` then runs MLX-Whisper (MLX's Linux CPU backend,
+the mlx venv) on the VAD stage's windows. It must hear what the faster-whisper engine hears on the same
+weights (WER <= 0.02, cue starts within 0.3 s). The same converted files, served by the local hub
+server as mlx-community's repo, are fetched by cache-models.sh and used by a job in a cache that holds
+no CTranslate2 copy at all."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import srt
+
+from conftest import REPO, clean_env
+from hub_server import HubServer
+from shared import model_catalog
+from shared.scoring import word_error_rate
+
+sys.path.insert(0, str(REPO / "scripts"))
+from make_sample import make  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (REPO / ".venvs/mlx/bin/python").exists(),
+                                reason="the mlx venv is not built (./bootstrap.sh --with mlx)")
+SAMPLE = REPO / "scripts" / "sample" / "sample.en.flac"
+
+
+def cache_models(cache, *args, **extra):
+    env = clean_env(**{"SUBTITLER_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                       **extra})
+    return subprocess.run(["./cache-models.sh", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def job(media, cache, out, *flags, source="en"):
+    """prepare-job then run-pipeline (transcribe) in this cache; (result of the run, job directory)."""
+    env = clean_env(SUBTITLER_CACHE_DIR=str(cache), SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
+    prep = subprocess.run(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", source,
+                           *flags], cwd=REPO, env=env, capture_output=True, text=True)
+    assert prep.returncode == 0, prep.stderr
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = subprocess.run(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=900)
+    return run, out / job_id
+
+
+def cues(job_dir):
+    return list(srt.parse(next((job_dir / "subtitles").glob("*.srt")).read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A project cache with the embedded tiny.en registered and converted by --mlx-from."""
+    cache = tmp_path_factory.mktemp("cache")
+    registered = cache_models(cache, "--model", "tiny.en")
+    assert registered.returncode == 0, registered.stderr
+    converted = cache_models(cache, "--mlx-from", "tiny.en")
+    assert converted.returncode == 0, converted.stderr
+    assert "converted to" in converted.stdout and "--engine mlx --model tiny.en" in converted.stdout
+    return cache
+
+
+@pytest.fixture(scope="module")
+def both(cache, tmp_path_factory):
+    """The sample transcribed by both engines on the same tiny.en weights."""
+    out = tmp_path_factory.mktemp("out")
+    runs = {}
+    for engine in ("mlx", "faster-whisper"):
+        run, job_dir = job(SAMPLE, cache, out / engine, "--engine", engine, "--model", "tiny.en")
+        assert run.returncode == 0, run.stdout + run.stderr
+        runs[engine] = job_dir
+    return runs
+
+
+def test_mlx_hears_what_faster_whisper_hears_on_the_same_weights(both):
+    transcripts = {e: json.loads((d / "transcript.json").read_text()) for e, d in both.items()}
+    mlx, fw = transcripts["mlx"], transcripts["faster-whisper"]
+    assert mlx["engine"] == "mlx" and mlx["model"] == "tiny.en" and mlx["language"] == "en"
+    assert mlx["decoding"]["windows"] >= 1 and "redecoded" in mlx["decoding"]
+    text = {e: " ".join(s["text"] for s in t["segments"]) for e, t in transcripts.items()}
+    assert len(text["faster-whisper"].split()) > 30
+    assert word_error_rate(text["faster-whisper"], text["mlx"]) <= 0.02, text
+    truth = " ".join(s["text"] for s in json.loads((REPO / "scripts/sample/sample.en.truth.json").read_text())["sentences"])
+    assert word_error_rate(truth, text["mlx"]) <= 0.1
+    words = [w for s in mlx["segments"] for w in s["words"]]  # word times from MLX-Whisper's alignment
+    assert len(words) > 30 and all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
+    assert all(w["end"] <= mlx["duration"] + 0.01 for w in words)
+    mlx_cues, fw_cues = cues(both["mlx"]), cues(both["faster-whisper"])
+    assert len(mlx_cues) == len(fw_cues)
+    for a, b in zip(mlx_cues, fw_cues):
+        assert abs(a.start.total_seconds() - b.start.total_seconds()) <= 0.3, (a, b)
+
+
+def test_the_stage_ran_in_the_mlx_venv(both):
+    log = (both["mlx"] / "logs").glob("*asr*")
+    text = "".join(p.read_text(errors="replace") for p in log)
+    assert "/.venvs/mlx/bin/python -m stages.asr" in text, text[-2000:]
+
+
+def test_status_lists_the_mlx_copy(cache):
+    status = json.loads(cache_models(cache, "--status", "--json").stdout)
+    copies = {c["key"]: c for c in status["mlx_copies"]}
+    tiny = model_catalog.find("tiny.en", "asr", "faster-whisper")
+    assert copies[tiny.key]["commit"] == tiny.revision and copies[tiny.key]["size_bytes"] > 30e6
+    assert "MLX copy of whisper-tiny.en" in cache_models(cache, "--status").stdout
+    again = cache_models(cache, "--mlx-from", "tiny.en")
+    assert again.returncode == 0 and "already converted" in again.stdout
+
+
+def test_a_missing_mlx_copy_is_one_line_naming_both_ways(tmp_path):
+    cache = tmp_path / "cache"
+    assert cache_models(cache, "--model", "tiny.en").returncode == 0  # the CTranslate2 copy only
+    run, job_dir = job(SAMPLE, cache, tmp_path / "out", "--engine", "mlx", "--model", "tiny.en")
+    assert run.returncode != 0 and "Traceback" not in run.stderr + run.stdout
+    line = [l for l in (run.stdout + run.stderr).splitlines() if "MLX" in l]
+    assert line and "--model mlx-whisper-tiny.en" in line[0] and "--mlx-from tiny.en" in line[0], run.stderr
+    assert not (job_dir / "transcript.json").exists()
+    unknown = cache_models(cache, "--mlx-from", "tiny.fr")
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr and "tiny.en" in unknown.stderr
+    absent = cache_models(cache, "--mlx-from", "small")  # not cached: says what to fetch first
+    assert absent.returncode != 0 and "./cache-models.sh --model whisper-small" in absent.stderr
+
+
+@pytest.fixture(scope="module")
+def short_media(tmp_path_factory):
+    media = tmp_path_factory.mktemp("media") / "short.mp4"
+    make(media, sentences=["The monsoon arrived early this year.", "Schools will remain open on Monday."])
+    return media
+
+
+def test_mlx_community_copy_from_the_hub_serves_a_job(cache, short_media, tmp_path):
+    """cache-models fetches mlx-community/whisper-tiny.en-mlx (the converted files, served by the local
+    hub) into a cache with no CTranslate2 tiny.en, and the mlx job finds it through the catalog."""
+    converted = next((cache / "mlx" / "from-ct2").glob("*faster-whisper-tiny.en/*"))  # what --mlx-from made
+    fresh = tmp_path / "cache"
+    mlx_model = model_catalog.find("tiny.en", "asr", "mlx")
+    assert mlx_model.repo == "mlx-community/whisper-tiny.en-mlx"
+    with HubServer() as hub:
+        hub.add_repo(mlx_model.repo, {"config.json": (converted / "config.json").read_bytes(),
+                                      "weights.npz": (converted / "weights.npz").read_bytes(),
+                                      "README.md": b"not fetched"})
+        fetched = cache_models(fresh, "--model", mlx_model.key, HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0")
+        assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    assert model_catalog.find("tiny.en", "asr", "faster-whisper").repo not in cache_models(fresh, "--status").stdout
+    run, job_dir = job(short_media, fresh, tmp_path / "out", "--engine", "mlx", "--model", "tiny.en")
+    assert run.returncode == 0, run.stdout + run.stderr
+    text = " ".join(s["text"] for s in json.loads((job_dir / "transcript.json").read_text())["segments"])
+    assert word_error_rate("The monsoon arrived early this year. Schools will remain open on Monday.", text) <= 0.2
+
+
+def test_a_multilingual_model_detects_the_language(cache, short_media, tmp_path):
+    """The embedded multilingual base, converted, with no language given: MLX-Whisper's detector on
+    the first 30 s of speech."""
+    registered = cache_models(cache, "--model", "base")
+    assert registered.returncode == 0, registered.stderr
+    assert cache_models(cache, "--mlx-from", "base").returncode == 0
+    run, job_dir = job(short_media, cache, tmp_path / "out", "--engine", "mlx", "--model", "base", source="auto")
+    assert run.returncode == 0, run.stdout + run.stderr
+    transcript = json.loads((job_dir / "transcript.json").read_text())
+    assert transcript["language"] == "en" and transcript["language_probability"] > 0.5
+    assert "detected language en" in (job_dir / "logs" / "asr.log").read_text()

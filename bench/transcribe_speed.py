@@ -3,7 +3,7 @@
 in one run on the same media, model, VAD settings and threads: wall time, WER against the known
 text, words out / words spoken, and peak RSS (of the whole process tree, by GNU time).
 
-    .venvs/common/bin/python bench/transcribe_speed.py --minutes 10,60 --model tiny.en [--whisperx]
+    .venvs/common/bin/python bench/transcribe_speed.py --minutes 10,60 --model tiny.en [--whisperx] [--mlx]
 
 The media: English sentences in several espeak-ng voices in turn (a voice change every sentence),
 pauses of 0.2-2.5 s with now and then a long one, and light noise throughout; made with
@@ -14,6 +14,10 @@ Paths compared:
   batched   faster-whisper's BatchedInferencePipeline with its own Silero VAD (batch 8, no word times):
             its documented fast path; batched+w the same with word timestamps, which cues need
   whisperx  the WhisperX CLI (pyannote VAD, no alignment), when the whisperx venv exists (--whisperx)
+  ours-mlx  our workflow with --engine mlx (--mlx; the mlx venv, and the model's MLX copy, which the
+            bench makes with ./cache-models.sh --mlx-from when it is missing)
+  mlx       mlx_whisper.transcribe, MLX-Whisper's documented path (no VAD, word timestamps, float32
+            on a CPU, float16 on Metal), on the same MLX copy (--mlx)
 Goals (issue 10): ours <= 1.10x batched; WER no worse than per-region decoding and never fewer
 words; the 60-minute time <= 6.6x the 10-minute time; peak RSS at 60 min <= the 10-minute one + 190 MB.
 """
@@ -111,10 +115,11 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
     return seconds, rss, result.stdout
 
 
-def run_ours(media: Path, out: Path, model: str) -> dict:
+def run_ours(media: Path, out: Path, model: str, engine: str | None = None) -> dict:
     env = {**os.environ, "SUBTITLER_OUT_DIR": str(out), "HF_HUB_OFFLINE": "1"}
     prep = subprocess.run([str(REPO / "prepare-job.sh"), "--media", str(media), "--workflow", "transcribe",
-                           "-s", "en", "--model", model], env=env, capture_output=True, text=True, check=True)
+                           "-s", "en", "--model", model, *(["--engine", engine] if engine else [])],
+                          env=env, capture_output=True, text=True, check=True)
     job_id = prep.stdout.strip().splitlines()[-1]
     seconds, rss, _ = timed([str(REPO / "run-pipeline.sh"), "-j", job_id], env)
     transcript = json.loads((out / job_id / "transcript.json").read_text())
@@ -134,6 +139,31 @@ def run_batched(media: Path, model: str, word_timestamps: bool) -> dict:
                               manager.stage_env("common", threads=settings["threads"]))
     found = json.loads(out.strip().splitlines()[-1])
     return {"seconds": seconds, "rss": rss, "text": found["text"], "words": found["words"]}
+
+
+MLX_BARE = """
+import json, sys, mlx.core as mx, mlx_whisper
+metal = mx.metal.is_available()
+r = mlx_whisper.transcribe(sys.argv[1], path_or_hf_repo=sys.argv[2], language="en", word_timestamps=True, fp16=metal)
+print(json.dumps({"text": " ".join(s["text"] for s in r["segments"])}))
+"""
+
+
+def mlx_copy(model: str) -> Path:
+    """The model's MLX weights: the catalog's mlx-community copy, or one converted by --mlx-from."""
+    try:
+        return model_catalog.require(model, "asr", "mlx")
+    except Exception:  # noqa: BLE001 - not there yet: convert the cached faster-whisper model
+        subprocess.run([str(REPO / "cache-models.sh"), "--mlx-from", model], check=True, capture_output=True)
+        return model_catalog.require(model, "asr", "mlx")
+
+
+def run_mlx_bare(media: Path, model: str) -> dict:
+    manager = EnvironmentManager()
+    threads = workflows.stage_settings({}, "asr")["threads"]
+    seconds, rss, out = timed([str(manager.python_for("mlx")), "-c", MLX_BARE, str(media), str(mlx_copy(model))],
+                              manager.stage_env("mlx", threads=threads))
+    return {"seconds": seconds, "rss": rss, "text": json.loads(out.strip().splitlines()[-1])["text"]}
 
 
 def run_whisperx(media: Path, model: str, tmp: Path) -> dict | None:
@@ -165,6 +195,8 @@ def main() -> int:
     parser.add_argument("--minutes", default="10", help="comma-separated lengths, e.g. 10,60")
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--whisperx", action="store_true", help="also run the WhisperX CLI (whisperx venv)")
+    parser.add_argument("--mlx", action="store_true",
+                        help="also run our workflow with --engine mlx and bare mlx_whisper.transcribe (mlx venv)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every path this many times, interleaved; times are the fastest of them")
     args = parser.parse_args()
@@ -183,6 +215,10 @@ def main() -> int:
                          "batched+w": run_batched(media, args.model, True)}
                 if args.whisperx:
                     found["whisperx"] = run_whisperx(media, args.model, tmp / f"wx{minutes:g}-{round_}")
+                if args.mlx:
+                    mlx_copy(args.model)
+                    found["ours-mlx"] = run_ours(media, tmp / f"mlx{minutes:g}-{round_}", args.model, "mlx")
+                    found["mlx"] = run_mlx_bare(media, args.model)
                 for path, r in found.items():
                     if r:
                         runs.setdefault(path, []).append(r)
@@ -194,13 +230,18 @@ def main() -> int:
                 r.update(minutes=minutes, path=path, wer=word_error_rate(reference, r["text"]),
                          words=len(words(r["text"])), spoken=spoken)
                 rows.append(r)
-                extra = f", re-decoded windows {r['redecoded']}, dropped {r['dropped']}" if path == "ours" else ""
+                extra = (f", re-decoded regions {r['redecoded']}, dropped {r['dropped']}"
+                         if path.startswith("ours") else "")
                 spread = f" (median {r['median']:.1f} s)" if args.rounds > 1 else ""
                 print(f"{minutes:g} min  {path:<9} {r['seconds']:7.1f} s{spread}  WER {r['wer']:.3f}  words "
                       f"{r['words']}/{spoken}  peak RSS {r['rss']:.2f} GB{extra}", flush=True)
             for base in ("batched", "batched+w"):
                 print(f"{minutes:g} min  ours / {base} time = "
                       f"{results['ours']['seconds'] / results[base]['seconds']:.2f} (goal <= 1.10)", flush=True)
+            if "ours-mlx" in results:
+                print(f"{minutes:g} min  ours-mlx / mlx_whisper.transcribe time = "
+                      f"{results['ours-mlx']['seconds'] / results['mlx']['seconds']:.2f}; ours-mlx / ours (faster-whisper) "
+                      f"= {results['ours-mlx']['seconds'] / results['ours']['seconds']:.2f}", flush=True)
     ours = {r["minutes"]: r for r in rows if r["path"] == "ours"}
     if len(ours) > 1:
         short, long_ = ours[min(ours)], ours[max(ours)]

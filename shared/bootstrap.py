@@ -180,6 +180,15 @@ def register_embedded(manager: EnvironmentManager, report: Reporter) -> None:
         report.say(f"  {model.key}: {verb} as {model.repo}@{model.revision[:12]} ({where})")
     if failures:
         raise failures[0]
+    if manager.hardware.get("stages", {}).get("asr", {}).get("engine") == "mlx" and config.venv_python("mlx"):
+        # Apple Silicon: the embedded models' MLX copies, so the mlx engine has a model with no download
+        # (--fallback-model, or --model base) before ./cache-models.sh --mlx fetches the default one.
+        for model in (m for m in model_catalog.embedded_models() if m.stage == "asr"):
+            result = subprocess.run([str(python), "-m", "shared.cache_models", "--mlx-from", model.key],
+                                    env=manager.stage_env("common"), capture_output=True, text=True,
+                                    stdin=subprocess.DEVNULL, cwd=config.REPO_ROOT)
+            report.say(f"  {model.key}: " + ("MLX copy in place" if result.returncode == 0 else
+                                            "no MLX copy (" + (result.stderr.strip().splitlines() or ["?"])[-1] + ")"))
 
 
 def _check_disk(to_build: list[str], specs: dict, report: Reporter) -> None:

@@ -15,6 +15,8 @@ Variables:
     MLX_CACHE_DIR         where MLX-layout models converted by ./cache-models.sh --mlx-from live (default:
                           the cache block's mlx_home, .cache/mlx); the environment manager sets it for
                           every stage.
+    RAY_ADDRESS           a Ray cluster's address: run-pipeline.sh -b BATCH runs the batch's jobs there, as
+                          --ray ADDRESS does (Ray's own variable).
     SUBTITLER_PROG        set by the bash fronts for `python3 -m shared.config`: the front's name in its
                           one-line errors.
     SUBTITLER_PUNKT_URL   where cache-models fetches NLTK's punkt_tab sentence splitter (default: the
@@ -45,6 +47,7 @@ ENV_THREADS = "SUBTITLER_THREADS"
 ENV_ALLOW_DOWNLOAD = "SUBTITLER_ALLOW_DOWNLOAD"
 ENV_PUNKT_URL = "SUBTITLER_PUNKT_URL"
 ENV_MLX_CACHE_DIR = "MLX_CACHE_DIR"
+ENV_RAY_ADDRESS = "RAY_ADDRESS"
 PUNKT_URL = "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/tokenizers/punkt_tab.zip"
 
 DEFAULT_CACHE_DIR = ".cache"
@@ -116,6 +119,10 @@ def venv_dir() -> Path:
 def pipeline_defaults() -> dict:
     """config/pipeline.json: every stage setting's default."""
     return load_json(CONFIG_DIR / "pipeline.json")
+
+
+def ray_address() -> str | None:
+    return os.environ.get(ENV_RAY_ADDRESS) or None
 
 
 def venv_python(venv: str) -> Path | None:

@@ -26,9 +26,15 @@ from shared import (config, files, glossary, jobs, model_cache, model_catalog, p
 from shared.environment_manager import EnvironmentManager
 from shared.errors import ModelNotCachedError, UserError, run_cli
 
+# Settings that change how fast a stage runs, not what it makes: a result stays current when only
+# they differ (a batch shares the cores out among its jobs through SUBTITLER_THREADS).
+RUNTIME_ONLY = ("threads",)
+
+
 def _fingerprint(job: dict, job_path: Path, stage: str) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps({"settings": workflows.stage_settings(job, stage), "clip": job.get("clip"),
+    settings = {k: v for k, v in workflows.stage_settings(job, stage).items() if k not in RUNTIME_ONLY}
+    digest.update(json.dumps({"settings": settings, "clip": job.get("clip"),
                               "source": job.get("source_language"), "targets": job.get("target_languages")},
                              sort_keys=True).encode())
     for name in workflows.STAGE_IO.get(stage, ([], []))[0]:
@@ -390,9 +396,52 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+def run_batch(args: argparse.Namespace) -> int:
+    """-b BATCH: --status, or the batch's unfinished jobs run concurrently (shared/batches.py)."""
+    from shared import batches
+
+    for flag, given in (("--from", args.from_stage), ("--only", args.only), ("--force", args.force)):
+        if given:
+            raise UserError(f"{flag} works on one job: ./run-pipeline.sh -j JOB {flag} ... (a batch's job ids: "
+                            f"./run-pipeline.sh -b {args.batch} --status)")
+    batch = batches.load(args.batch)
+    if args.status:
+        return batches.show_status(batch, args.json)
+    passed = [flag for flag, on in (("--allow-download", args.allow_download), ("--fallback-model", args.fallback_model),
+                                    ("--allow-partial-media", args.allow_partial_media)) if on]
+    address = args.ray or config.ray_address()
+    if address:
+        if args.workers is not None:
+            raise UserError("--workers is for a batch on this machine: on Ray the cluster's resources decide")
+        python = config.venv_python("cluster")
+        if python is None:
+            raise UserError("the cluster venv (Ray) is not built: run ./bootstrap.sh --with cluster")
+        import subprocess
+
+        try:
+            return subprocess.run([str(python), "-m", "shared.ray_batch", args.batch, address, *passed],
+                                  cwd=config.REPO_ROOT, env={**os.environ, "PYTHONPATH": str(config.REPO_ROOT)},
+                                  preexec_fn=processes.die_with_parent).returncode
+        except KeyboardInterrupt:
+            return 130
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return batches.run(batch, args.workers, passed)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: ./run-pipeline.sh -b {args.batch} resumes the unfinished jobs", file=sys.stderr)
+        return 130
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="run-pipeline.sh", description="Run (or resume) a job's workflow.")
-    parser.add_argument("-j", "--job", required=True, help="job id printed by prepare-job.sh")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("-j", "--job", help="job id printed by prepare-job.sh")
+    which.add_argument("-b", "--batch", help="batch id printed by prepare-job.sh (its last line): run the batch's "
+                       "unfinished jobs concurrently")
+    parser.add_argument("--workers", type=int, help="with -b: jobs run at once (default: by the hardware, "
+                        "memory per job and GPUs)")
+    parser.add_argument("--ray", metavar="ADDRESS", help="with -b: run the jobs as tasks on this Ray cluster "
+                        "(default: RAY_ADDRESS when set); needs ./bootstrap.sh --with cluster")
     parser.add_argument("--status", action="store_true", help="show each stage's state and stop")
     parser.add_argument("--json", action="store_true", help="with --status: machine-readable")
     parser.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage on")
@@ -406,6 +455,10 @@ def main() -> int:
                         help="when the job's Whisper model is not cached, use the best embedded one (and say so) "
                              "instead of stopping")
     args = parser.parse_args()
+    if args.batch:
+        return run_batch(args)
+    if args.workers is not None or args.ray:
+        raise UserError(f"{'--workers' if args.workers is not None else '--ray'} belongs to a batch: add -b BATCH")
     job_path = jobs.job_dir(args.job)
     job = jobs.load_job(job_path)
     if args.status:

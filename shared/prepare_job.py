@@ -11,9 +11,10 @@ import argparse
 import datetime as _dt
 import os
 import shutil
+import sys
 from pathlib import Path
 
-from shared import (config, glossary, jobs, languages, llm, media, model_catalog, schema, subtitle_reader, translation,
+from shared import (batches, config, glossary, jobs, languages, llm, media, model_catalog, schema, subtitle_reader, translation,
                     workflows)
 from shared.errors import UserError, run_cli
 
@@ -26,7 +27,11 @@ COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prepare-job.sh", description="Create a subtitle job from a media file "
                                      "(or from subtitles you already have, with --subs).")
-    parser.add_argument("--media", help="audio or video file")
+    parser.add_argument("--media", action="append", default=[], metavar="FILE|DIR",
+                        help="audio or video file; several --media, or a folder (its media files, recursively), "
+                             "make a batch: one job per file, run together with ./run-pipeline.sh -b BATCH")
+    parser.add_argument("--glob", metavar="PATTERN", help="with a folder: the files to take (e.g. '*.mkv'; "
+                        "default: every audio and video file)")
     parser.add_argument("--subs", metavar="FILE", help="subtitles you already have (.srt, .vtt, .ass) to translate "
                         "without ASR: the subs workflow (with --media too, the results are muxed into it)")
     parser.add_argument("--workflow", choices=list(workflows.WORKFLOWS),
@@ -88,7 +93,9 @@ ASR_ONLY = (("start", "--start"), ("end", "--end"), ("engine", "--engine"), ("va
             ("compute_type", "--compute-type"))
 
 
-def _validated(args: argparse.Namespace) -> dict:
+def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
+    """The job the request describes, every option checked; with probe false the media file is not
+    opened (a batch checks the options it shares once, before its files)."""
     args.workflow = _workflow(args)
     subs_path = None
     if args.subs:
@@ -99,7 +106,7 @@ def _validated(args: argparse.Namespace) -> dict:
         subs_path = config.user_path(args.subs)
         subtitle_reader.read(subs_path)
     media_path = config.user_path(args.media) if args.media else None
-    info = media.probe(media_path) if media_path else {}
+    info = media.probe(media_path) if media_path and probe else {}
     if args.source.strip().lower() == languages.AUTO and args.workflow != "transcribe":
         raise UserError("-s auto is for the transcribe workflow: name the spoken language to translate it")
     source = languages.normalize(args.source, allow_auto=True)
@@ -156,7 +163,7 @@ def _validated(args: argparse.Namespace) -> dict:
         raise UserError("--burn-in belongs to the subtitle workflow (its mux stage): add --workflow subtitle -t ...")
     if args.burn_in and media_path is None:
         raise UserError("--burn-in draws subtitles into a video: add --media FILE")
-    if args.burn_in and info["fps"] is None:
+    if args.burn_in and probe and info["fps"] is None:
         raise UserError(f"{media_path.name} has no picture to burn subtitles into: drop --burn-in")
     overrides = {"vad": {"engine": args.vad} if args.vad else {},
                  "mux": {"burn_in": True} if args.burn_in else {},
@@ -179,8 +186,8 @@ def _validated(args: argparse.Namespace) -> dict:
     }
 
 
-def main() -> int:
-    args = _parser().parse_args()
+def create(args: argparse.Namespace) -> tuple[str, Path, dict]:
+    """Validate the request and make its job directory and job.json; returns id, path and job."""
     job = _validated(args)
     job_id, path = jobs.new_job_dir(Path(jobs.stem(jobs.source(job))), args.job_id)
     job = {"job_id": job_id, "created": _dt.datetime.now().isoformat(timespec="seconds"), **job}
@@ -188,6 +195,44 @@ def main() -> int:
     if args.glossary:
         shutil.copyfile(config.user_path(args.glossary), path / glossary.JOB_FILE)
     schema.write(path / "job.json", job)
+    return job_id, path, job
+
+
+def batch(args: argparse.Namespace) -> int:
+    """One job per file of the folders and files given; the job ids, then the batch id alone, on
+    standard output; the refused files on standard error. Exit 3 when some were refused."""
+    if args.subs or args.job_id:
+        raise UserError(f"{'--subs' if args.subs else '--job-id'} takes one file: give one --media FILE, "
+                        "or drop it for a batch")
+    media_files = batches.expand(args.media, args.glob)
+    _validated(argparse.Namespace(**{**vars(args), "media": str(media_files[0])}), probe=False)  # shared options
+
+    def make(path: Path) -> str:
+        one = argparse.Namespace(**{**vars(args), "media": str(path)})
+        return create(one)[0]
+
+    request = {"workflow": args.workflow, "source": args.source, "targets": args.target,
+               "given": [str(config.user_path(m)) for m in args.media], "glob": args.glob}
+    batch_id, made, refused = batches.prepare(media_files, make, request)
+    for entry in made:
+        print(entry["job_id"])
+    for entry in refused:
+        print(f"refused {entry['media']}: {entry['reason']}", file=sys.stderr)
+    print(f"Prepared batch {batch_id}: {len(made)} job(s)" + (f", {len(refused)} file(s) refused" if refused else "")
+          + f" in {config.display_path(batches.batches_dir())}; run it with: ./run-pipeline.sh -b {batch_id}",
+          file=sys.stderr)
+    print(batch_id)
+    return batches.SOME_REFUSED_EXIT if refused else 0
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    if args.glob and not any(config.user_path(m).is_dir() for m in args.media):
+        raise UserError("--glob chooses files in a folder: give --media FOLDER")
+    if len(args.media) > 1 or any(config.user_path(m).is_dir() for m in args.media):
+        return batch(args)
+    args.media = args.media[0] if args.media else None
+    job_id, path, job = create(args)
     clip = ""
     if args.start or args.end:
         clip = f", clip {args.start or '0'}-{args.end or 'end'}"

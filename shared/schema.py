@@ -219,6 +219,26 @@ class Status(TypedDict):
     stages: Dict[str, StageRecord]
 
 
+class BatchJob(TypedDict):
+    job_id: str
+    media: str
+
+
+class Refused(TypedDict):
+    media: str
+    reason: str
+
+
+class Batch(TypedDict):
+    """A batch (out/batches/): the request its jobs share, each job and its media, and the files
+    refused at prepare with their reason. The jobs' own files say how far each has come."""
+    batch_id: str
+    created: str
+    request: Dict[str, Any]
+    jobs: List[BatchJob]
+    refused: List[Refused]
+
+
 @dataclass(frozen=True)
 class Document:
     pattern: str        # the file name in the job directory (<lang>: a language code)
@@ -230,13 +250,13 @@ _WRITTEN = (("job.json", Job, "prepare-job"), ("shots.json", Shots, "shots"), ("
             ("transcript.json", Transcript, "asr"), ("translations.json", Translations, "translate"),
             ("translation.<lang>.json", Transcript, "translate"), ("subtitles.json", Subtitles, "subtitles"),
             ("translated_subtitles.json", Subtitles, "translated_subtitles"), ("mux.json", Mux, "mux"),
-            ("status.json", Status, "run-pipeline"))
+            ("status.json", Status, "run-pipeline"), ("batch-<id>.json", Batch, "prepare-job"))
 DOCUMENTS = [Document(*row) for row in _WRITTEN]
 
 
 def document(name: str) -> Document:
     for doc in DOCUMENTS:
-        if re.fullmatch(re.escape(doc.pattern).replace(re.escape("<lang>"), r"[A-Za-z0-9_-]+"), name):
+        if re.fullmatch(re.sub(r"<[a-z]+>", "[A-Za-z0-9_.-]+", re.escape(doc.pattern).replace("\\<", "<").replace("\\>", ">")), name):
             return doc
     raise KeyError(f"{name} is not a declared stage file (shared/schema.DOCUMENTS)")
 

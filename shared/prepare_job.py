@@ -227,6 +227,8 @@ def batch(args: argparse.Namespace) -> int:
 
 def main() -> int:
     args = _parser().parse_args()
+    if any(not m.strip() for m in args.media):
+        raise UserError("--media needs a file or a folder: --media in/film.mp4")
     if args.glob and not any(config.user_path(m).is_dir() for m in args.media):
         raise UserError("--glob chooses files in a folder: give --media FOLDER")
     if len(args.media) > 1 or any(config.user_path(m).is_dir() for m in args.media):

@@ -81,11 +81,17 @@ def test_prepare_job_refuses_or_works(out, capsys, monkeypatch, flag, value):
     if refused_in_one_line(code, err):
         assert not made, "a refused request left a job behind"
     else:
-        assert len(made) == 1
-        job = pipeline.jobs.load_job(made.pop())  # what was made has the declared shape
-        clip = job["clip"]
-        assert clip["start"] == clip["start"] and clip["start"] >= 0  # no NaN, no negative time
-        assert clip["end"] is None or clip["start"] < clip["end"] < float("inf")
+        batches = out / "batches"
+        if batches in made:  # a folder: a batch, its manifest and a job per media file in it
+            made.discard(batches)
+            assert made and len(list(batches.iterdir())) == 1
+        else:
+            assert len(made) == 1
+        for path in made:
+            job = pipeline.jobs.load_job(path)  # what was made has the declared shape
+            clip = job["clip"]
+            assert clip["start"] == clip["start"] and clip["start"] >= 0  # no NaN, no negative time
+            assert clip["end"] is None or clip["start"] < clip["end"] < float("inf")
 
 
 @pytest.fixture

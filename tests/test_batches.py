@@ -174,3 +174,19 @@ def test_folder_selection_and_one_line_refusals(folder, tmp_path):
                         (["-j", manifest["jobs"][0]["job_id"], "--workers", "2"], "--workers belongs to a batch")):
         result = pipeline(out, *args)
         assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_terminal_shows_a_line_per_running_job_and_a_total(folder, tmp_path):
+    import pexpect
+
+    out = tmp_path / "out"
+    prep = prepare(out, "--media", str(folder / "episode1.mp4"), "--media", str(folder / "episode2.mp4"))
+    batch_id = prep.stdout.strip().splitlines()[-1]
+    child = pexpect.spawn("./run-pipeline.sh", ["-b", batch_id, "--workers", "2"], cwd=str(REPO), env=env(out),
+                          encoding="utf-8", timeout=300, dimensions=(40, 200))
+    child.expect(r"\[\d/\d\] \w+")  # a running job's stage, e.g. [4/5] asr
+    child.expect(r"2/2 finished \(2 done, 0 failed\), 0 running")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "0 running" in child.before or "2 done" in child.before

@@ -9,6 +9,7 @@ server as mlx-community's repo, are fetched by cache-models.sh and used by a job
 no CTranslate2 copy at all."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -162,3 +163,22 @@ def test_a_multilingual_model_detects_the_language(cache, short_media, tmp_path)
     transcript = json.loads((job_dir / "transcript.json").read_text())
     assert transcript["language"] == "en" and transcript["language_probability"] > 0.5
     assert "detected language en" in (job_dir / "logs" / "asr.log").read_text()
+
+
+def test_mlx_cache_dir_is_honoured(cache, short_media, tmp_path):
+    """MLX_CACHE_DIR moves where --mlx-from writes and where the mlx engine looks."""
+    elsewhere = tmp_path / "mlx-elsewhere"
+    made = cache_models(cache, "--mlx-from", "tiny.en", "--force", MLX_CACHE_DIR=str(elsewhere))
+    assert made.returncode == 0, made.stderr
+    assert list(elsewhere.glob("from-ct2/*tiny.en/*/weights.npz"))
+    env = clean_env(SUBTITLER_CACHE_DIR=str(cache), SUBTITLER_OUT_DIR=str(tmp_path / "out"), HF_HUB_OFFLINE="1",
+                    MLX_CACHE_DIR=str(elsewhere))
+    shutil.rmtree(cache / "mlx")  # the default place is empty now: only MLX_CACHE_DIR has the copy
+    try:
+        prep = subprocess.run(["./prepare-job.sh", "--media", str(short_media), "--workflow", "transcribe", "-s", "en",
+                               "--engine", "mlx", "--model", "tiny.en"], cwd=REPO, env=env, capture_output=True, text=True)
+        run = subprocess.run(["./run-pipeline.sh", "-j", prep.stdout.strip().splitlines()[-1]], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout + run.stderr
+    finally:
+        assert cache_models(cache, "--mlx-from", "tiny.en").returncode == 0  # put back for the other tests

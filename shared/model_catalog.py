@@ -226,6 +226,11 @@ def require(name: str, stage: str, engine: str | None = None) -> Path:
     model = find(name, stage, engine)
     source = find(name, stage, "faster-whisper") if engine == "mlx" else None
     if model is None and source is None:
+        other = find(name, stage)
+        if other is not None and other.stage == "asr" and (other.venv == "mlx") != (engine == "mlx"):
+            raise UserError(f"'{name}' is {'an MLX' if other.venv == 'mlx' else 'a CTranslate2'} Whisper model: "
+                            + ("run it with --engine mlx" if other.venv == "mlx" else
+                               f"for --engine mlx convert it first (./cache-models.sh --mlx-from {name})"))
         known = ", ".join(dict.fromkeys(a for m in load() if m.stage == stage for a in (m.aliases or (m.key,))))
         raise UserError(f"unknown {stage} model '{name}': choose one of {known}, or give a model directory")
     path = snapshot(model) if model is not None else None

@@ -52,6 +52,23 @@ def run_job(repo: str, out_dir: str, cache_dir: str | None, job_id: str, threads
     return {"job_id": job_id, "node": node, "code": code}
 
 
+def reachable(address: str, seconds: float = 5.0) -> None:
+    """A one-line error within seconds when nothing listens at HOST:PORT (ray.init would wait for
+    minutes); "auto" and other forms are left to Ray."""
+    import socket
+
+    from shared.errors import UserError
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as exc:
+        raise UserError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): start it with "
+                        "`ray start --head` (.venvs/cluster/bin/ray), or check --ray / RAY_ADDRESS")
+
+
 def main(argv: list[str]) -> int:
     import ray
 
@@ -63,6 +80,7 @@ def main(argv: list[str]) -> int:
     todo = [e["job_id"] for e in batch["jobs"] if batches.job_state(e["job_id"])["state"] not in ("done", "missing")]
     print(f"batch {batch_id}: {len(batch['jobs'])} jobs, {len(todo)} to run on the Ray cluster at {address}",
           flush=True)
+    reachable(address)
     try:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError ...

@@ -205,3 +205,18 @@ def test_a_node_lost_mid_batch_its_job_runs_again_elsewhere_and_resumes(cluster,
     assert json.loads((out / victim / "status.json").read_text())["stages"]["demux"]["finished"] == first_done
     for job_id in job_ids:
         assert srt(out, job_id) == single[media_name(out, job_id)]
+
+
+def test_an_unreachable_cluster_and_misused_flags_are_one_line(season, tmp_path):
+    out = tmp_path / "out"
+    job_ids, batch_id = prepare(out, season / "episode1.mp4", season / "episode2.mp4")
+    closed = free_port()
+    for args, words in ((["-b", batch_id, "--ray", f"127.0.0.1:{closed}"], "cannot reach the Ray cluster"),
+                        (["-b", batch_id, "--ray", f"127.0.0.1:{closed}", "--workers", "2"], "--workers is for a batch"),
+                        (["-j", job_ids[0], "--ray", f"127.0.0.1:{closed}"], "--ray belongs to a batch")):
+        started = time.monotonic()
+        result = subprocess.run(["./run-pipeline.sh", *args], cwd=REPO, env=env(out), capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert time.monotonic() - started < 30
+    assert all(not (out / j / "status.json").exists() for j in job_ids)  # nothing ran

@@ -190,3 +190,18 @@ def test_a_terminal_shows_a_line_per_running_job_and_a_total(folder, tmp_path):
     child.close()
     assert child.exitstatus == 0
     assert "0 running" in child.before or "2 done" in child.before
+
+
+def test_default_workers_follow_gpus_memory_and_cores():
+    from shared.batches import default_workers
+
+    def hw(cpus, memory, gpus=0):
+        devices = [{"index": i, "name": "gpu", "memory_gb": 24.0} for i in range(gpus)]
+        return {"cpu": {"count": cpus}, "memory_gb": memory, "cuda": {"available": bool(gpus), "devices": devices}}
+
+    assert default_workers(hw(2, 24.0))[0] == 1      # this machine: one job at a time
+    assert default_workers(hw(16, 64.0))[0] == 8     # 2 cores a job
+    assert default_workers(hw(64, 8.0))[0] == 2      # memory-bound: 3 GB a job
+    assert default_workers(hw(1, 2.0))[0] == 1       # never none
+    count, why = default_workers(hw(32, 128.0, gpus=4))
+    assert count == 4 and "GPU" in why              # one job per GPU

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import transcribe_speed  # noqa: E402
+from shared import processes  # noqa: E402
 
 RAY = REPO / ".venvs" / "cluster" / "bin" / "ray"
 
@@ -71,9 +71,7 @@ class LocalCluster:
         return self
 
     def __exit__(self, *exc):
-        if self.second.poll() is None:
-            os.killpg(self.second.pid, signal.SIGKILL)
-        subprocess.run([str(RAY), "stop", "--force"], env=self.env, capture_output=True, timeout=120)
+        processes.stop_ray_cluster(self.temp, self.second)
         shutil.rmtree(self.temp, ignore_errors=True)
 
 

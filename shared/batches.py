@@ -339,6 +339,9 @@ def finish(batch: dict, reasons: dict[str, str]) -> int:
     """The summary table after a run (reasons: the one-line error of each job that failed), and the
     exit status: non-zero when any job did not finish."""
     rows = [job_state(e["job_id"]) for e in batch["jobs"]]
+    for row in rows:  # a run refused before any stage (a model not cached there) leaves no stage failed
+        if row["job_id"] in reasons and row["state"] in ("pending", "stale", "interrupted"):
+            row["state"] = "failed"
     print(f"batch {batch['batch_id']}: {_summary(rows)}")
     _table(rows, reasons)
     for entry in batch["refused"]:

@@ -46,3 +46,61 @@ def signal_name(code: int) -> str | None:
         except ValueError:
             return f"signal {-code}"
     return None
+
+
+def _parents() -> dict[int, int]:
+    """{pid: parent pid} of every process (Linux /proc; elsewhere empty)."""
+    found = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    found[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def descendants(root: int) -> set[int]:
+    """The process and every process it started, still running (those that made sessions or process
+    groups of their own included, which killpg would miss)."""
+    tree, found, grown = _parents(), {root}, True
+    while grown:
+        grown = False
+        for pid, parent in tree.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                grown = True
+    return found
+
+
+def started_with(text: str) -> list[int]:
+    """The processes (other than this one) whose command line contains `text`."""
+    found = []
+    for pid in _parents():
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if text.encode() in handle.read():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def kill_all(pids) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_ray_cluster(temp_dir: str, node: subprocess.Popen | None = None) -> None:
+    """Kill a Ray cluster started on this machine with --temp-dir temp_dir (its head's processes name
+    that directory; their agents, which rename themselves, are found as their descendants), and a node
+    process started with --block, with everything under it. `ray stop` would stop every Ray here."""
+    doomed = descendants(node.pid) if node is not None else set()
+    doomed |= {pid for root in started_with(temp_dir) for pid in descendants(root)}
+    kill_all(doomed)

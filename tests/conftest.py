@@ -63,3 +63,8 @@ def overfit_nllb_cache(tmp_path_factory) -> Path:
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
     return cache
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "node(head_cpus, **env): tests/test_ray_cluster.py's cluster: the head "
+                                       "node's CPUs and the second node's environment")

@@ -5,9 +5,7 @@ again with the second node killed mid-batch: its job is run again on the head no
 its last finished stage."""
 
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +15,7 @@ import time
 import pytest
 
 from conftest import REPO, clean_env
+from shared import processes
 
 sys.path.insert(0, str(REPO / "scripts"))
 from make_sample import make  # noqa: E402
@@ -45,69 +44,41 @@ def nodes_alive(address):
     return active.count("node_")
 
 
-def parents():
-    """{pid: parent pid} of every process, from /proc."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    found[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
-def descendants(root):
-    """The process and everything it started (Ray workers make process groups of their own)."""
-    tree, found = parents(), {root}
-    grown = True
-    while grown:
-        grown = False
-        for pid, parent in tree.items():
-            if parent in found and pid not in found:
-                found.add(pid)
-                grown = True
-    return found
-
-
 def power_off(node):
     """Everything the node runs dies at once, as when its machine goes down."""
-    for pid in descendants(node.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    processes.kill_all(processes.descendants(node.pid))
 
 
-def start_node(address):
-    """A second node, in a session of its own so that killing its process group kills the node."""
+def start_node(address, **env):
+    """A second node, in a session of its own (its whole process tree is killed with power_off)."""
     return subprocess.Popen([str(RAY), "start", "--address", address, "--node-ip-address", "127.0.0.1",
-                             "--num-cpus", "2", "--disable-usage-stats", "--block"], env=ray_env(),
+                             "--num-cpus", "2", "--disable-usage-stats", "--block"], env={**ray_env(), **env},
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @pytest.fixture()
-def cluster():
+def cluster(request):
+    """Head and second node on 127.0.0.1; a test's `node` mark gives the head's CPUs and the second
+    node's environment."""
+    mark = request.node.get_closest_marker("node")
+    head_cpus, node_env = (mark.args[0], mark.kwargs) if mark else (2, {})
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
     port = free_port()
     address = f"127.0.0.1:{port}"
     second = None
     try:
         head = subprocess.run([str(RAY), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                               "--num-cpus", "2", "--temp-dir", temp, "--include-dashboard", "false",
+                               "--num-cpus", str(head_cpus), "--temp-dir", temp, "--include-dashboard", "false",
                                "--disable-usage-stats"], env=ray_env(), capture_output=True, text=True, timeout=120)
         assert head.returncode == 0, head.stdout + head.stderr
-        second = start_node(address)
+        second = start_node(address, **node_env)
         deadline = time.monotonic() + 90
         while nodes_alive(address) < 2:
             assert time.monotonic() < deadline, "the second Ray node did not join"
             time.sleep(1)
         yield {"address": address, "second": second}
-    finally:
-        if second is not None:
-            power_off(second)
-        subprocess.run([str(RAY), "stop", "--force"], env=ray_env(), capture_output=True, timeout=120)
+    finally:  # only this cluster's processes (`ray stop` would stop every Ray on the machine)
+        processes.stop_ray_cluster(temp, second)
         shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -189,7 +160,7 @@ def test_a_node_lost_mid_batch_its_job_runs_again_elsewhere_and_resumes(cluster,
                 worker = int(log.read_text().split(" pid ", 1)[1].split()[0])
                 stages = json.loads((out / job_id / "job.json").read_text())["stages"]
                 done = [s for s, r in json.loads(status.read_text())["stages"].items() if r.get("state") == "done"]
-                if worker in descendants(cluster["second"].pid) and 1 <= len(done) < len(stages):
+                if worker in processes.descendants(cluster["second"].pid) and 1 <= len(done) < len(stages):
                     victim = job_id
                     break
             time.sleep(0.1)
@@ -220,3 +191,16 @@ def test_an_unreachable_cluster_and_misused_flags_are_one_line(season, tmp_path)
         assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert time.monotonic() - started < 30
     assert all(not (out / j / "status.json").exists() for j in job_ids)  # nothing ran
+
+
+@pytest.mark.node(0, SUBTITLER_CACHE_DIR="/nonexistent/empty-cache")
+def test_a_job_on_a_node_without_its_models_fails_with_the_fetch_command(cluster, season, tmp_path):
+    """The head takes no tasks (0 CPUs); the second node's cache is empty: each job there stops before
+    any work with the usual one-line fetch command, and the batch reports it."""
+    out = tmp_path / "out"
+    job_ids, batch_id = prepare(out, season / "episode1.mp4", season / "episode2.mp4")
+    run = subprocess.run(["./run-pipeline.sh", "-b", batch_id, "--ray", cluster["address"]], cwd=REPO, env=env(out),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.stdout.count("./cache-models.sh --model whisper-tiny.en") == 2 and "Traceback" not in run.stdout
+    assert "2 failed" in run.stdout

@@ -455,6 +455,9 @@ def main() -> int:
                         help="when the job's Whisper model is not cached, use the best embedded one (and say so) "
                              "instead of stopping")
     args = parser.parse_args()
+    # Ctrl-C (SIGINT) interrupts even when this process inherited it ignored (started in the background
+    # by a script): Python installs its KeyboardInterrupt handler only where SIGINT is not ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.batch:
         return run_batch(args)
     if args.workers is not None or args.ray:

@@ -249,15 +249,10 @@ def _running_stage(job_id: str) -> str:
     current = next((s for s in job["stages"] if stages.get(s, {}).get("state") == "running"), None)
     if current is None:
         return "starting"
-    progress = ""
-    try:
-        with open(path / "logs" / f"{current}.log", "rb") as log:
-            log.seek(max(0, log.seek(0, os.SEEK_END) - 2048))
-            found = [line for line in log.read().decode(errors="replace").splitlines() if line.startswith("progress:")]
-        progress = f" {found[-1].split(':', 1)[1].strip()}" if found else ""
-    except OSError:
-        pass
-    return f"[{job['stages'].index(current) + 1}/{len(job['stages'])}] {current}{progress}"
+    from shared import pipeline
+
+    progress = pipeline.last_progress(path / "logs" / f"{current}.log")
+    return f"[{job['stages'].index(current) + 1}/{len(job['stages'])}] {current}{' ' + progress if progress else ''}"
 
 
 def run(batch: dict, workers: int | None, pipeline_args: list[str]) -> int:

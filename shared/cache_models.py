@@ -135,7 +135,7 @@ def status(as_json: bool) -> int:
                      "size_bytes": model_cache.disk_size(m) if snapshot else 0, "embedded": m.embedded,
                      "gated": m.gated})
     copies = [{"key": m.key, "repo": m.repo, "commit": path.name, "path": str(path),
-               "size_bytes": sum(p.stat().st_size for p in path.iterdir() if p.is_file())}
+               "size_bytes": model_cache.dir_size(path)}
               for m, path in model_catalog.mlx_copies()]
     needs = _workflow_needs()
     punkt = model_cache.sentence_splitter_dir()
@@ -193,9 +193,8 @@ def mlx_from(names: list[str], force: bool) -> int:
         if model_catalog.snapshot(model) is not None:
             model_cache.check_intact(model)
         path, made = mlx_convert.cache_copy(model, force)
-        size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
         print(f"{model.key:<36} {'converted to' if made else 'already converted at'} {config.display_path(path)} "
-              f"({_fmt_bytes(size)}): --engine mlx --model {name} uses it")
+              f"({_fmt_bytes(model_cache.dir_size(path))}): --engine mlx --model {name} uses it")
     return 0
 
 

@@ -139,8 +139,8 @@ def _preferred_stage_settings(info: dict) -> dict:
             "asr": {"engine": "mlx", "device": "mlx", "compute_type": "float16", "batch_size": 1,
                     "model": "large-v3-turbo" if memory >= 16 else "small", "threads": threads,
                     "window_seconds": 30, "beam_size": 1,
-                    "tuning_why": "MLX-Whisper decodes one 30 s window at a time, greedily (no batched "
-                                  "transcribe, no beam search); float16 on the GPU",
+                    "tuning_why": "batch 1: batching the windows on Metal is not measured yet (no Mac here); "
+                                  "beam 1: MLX-Whisper has no beam search; float16 on the GPU",
                     "why": f"Apple Silicon with {memory:g} GB: MLX-Whisper on the GPU (Metal); "
                            "./cache-models.sh --mlx fetches the model"},
             "align": {"device": "cpu", "threads": threads},

@@ -342,12 +342,12 @@ def drop_files(model: Model, names: list[str]) -> None:
 def remove(model: Model) -> int:
     """Delete a model from the cache; returns the bytes freed."""
     root = hub_cache.repo_dir(model_catalog.hub_dir(), model.repo)
-    freed = _dir_size(root) if root.exists() else 0
+    freed = dir_size(root) if root.exists() else 0
     if root.exists():
         shutil.rmtree(root)
     copies = model_catalog.mlx_copy_dir(model, "-").parent  # its MLX copies (--mlx-from) go with it
     if copies.exists():
-        freed += _dir_size(copies)
+        freed += dir_size(copies)
         shutil.rmtree(copies)
     model_catalog.record_path(model.repo).unlink(missing_ok=True)
     return freed
@@ -377,7 +377,7 @@ def prune() -> int:
     return freed
 
 
-def _dir_size(path: Path) -> int:
+def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 

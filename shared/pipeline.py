@@ -354,16 +354,20 @@ class _ProgressLine:
         self.label, self.log_path, self.started = label, log_path, started
 
     def __call__(self) -> None:
-        percent = ""
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
-                lines = [l for l in log.read().decode(errors="replace").splitlines() if l.startswith("progress:")]
-            if lines:
-                percent = " " + lines[-1].split(":", 1)[1].strip()
-        except OSError:
-            pass
-        print(f"\r{self.label}{percent} ({time.monotonic() - self.started:.0f} s)\x1b[K", end="", flush=True)
+        percent = last_progress(self.log_path)
+        print(f"\r{self.label}{' ' + percent if percent else ''} ({time.monotonic() - self.started:.0f} s)\x1b[K",
+              end="", flush=True)
+
+
+def last_progress(log_path: Path) -> str:
+    """The last `progress:` value a stage wrote to its log (e.g. "42%"), or ""."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+            lines = [l for l in log.read().decode(errors="replace").splitlines() if l.startswith("progress:")]
+    except OSError:
+        return ""
+    return lines[-1].split(":", 1)[1].strip() if lines else ""
 
 
 def _log_lines(log: Path, start: int = 0) -> list[str]:

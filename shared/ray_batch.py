@@ -24,14 +24,11 @@ import time
 def run_job(repo: str, out_dir: str, cache_dir: str | None, job_id: str, threads: int, flags: list[str]) -> dict:
     """One job on the node Ray chose: run-pipeline.sh -j JOB, its output appended to the job's
     logs/run.log. Returns the node, the exit code and the job's one-line error."""
-    import ctypes
     import platform
-    import signal
     import subprocess
 
-    def die_with_worker():
-        if platform.system() == "Linux":
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    sys.path.insert(0, repo)  # the node's checkout (Ray ships this function by value, not its module)
+    from shared import processes
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "VIRTUAL_ENV", "PYTHON"))}
     env.update({"SUBTITLER_OUT_DIR": out_dir, "SUBTITLER_THREADS": str(threads)})
@@ -48,7 +45,7 @@ def run_job(repo: str, out_dir: str, cache_dir: str | None, job_id: str, threads
         handle.flush()
         code = subprocess.run([os.path.join(repo, "run-pipeline.sh"), "-j", job_id, *flags], cwd=repo, env=env,
                               stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                              preexec_fn=die_with_worker).returncode
+                              preexec_fn=processes.die_with_parent).returncode
     return {"job_id": job_id, "node": node, "code": code}
 
 

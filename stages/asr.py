@@ -89,10 +89,14 @@ def speech_sample(audio_path, regions: list[dict], seconds: float = DETECTION_SE
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
-def detect_language(whisper_model, audio_path, regions: list[dict]) -> tuple[str, float]:
-    """The spoken language and its probability, from the speech alone (faster-whisper's detector)."""
+def detect_language(whisper_model, audio_path, regions: list[dict], detector=None) -> tuple[str, float]:
+    """The spoken language and its probability, from the speech alone: faster-whisper's detector, or
+    detector(samples) -> (language, probability) (the mlx engine's)."""
     sample = speech_sample(audio_path, regions)
-    language, probability, _ = whisper_model.detect_language(audio=sample, language_detection_segments=1)
+    if detector is None:
+        language, probability, _ = whisper_model.detect_language(audio=sample, language_detection_segments=1)
+    else:
+        language, probability = detector(sample)
     print(f"note: detected language {language} (probability {probability:.2f}) from "
           f"{len(sample) / SAMPLE_RATE:.1f} s of speech", file=sys.stderr, flush=True)
     return language, probability
@@ -399,24 +403,23 @@ def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotw
     audio_path = job_path / "audio.wav"
     probability = None
     if language is None and model.is_multilingual:
-        language, probability = mlx_detect_language(model, dtype, audio_path, vad["regions"])
+        language, probability = detect_language(model, audio_path, vad["regions"], mlx_detector(model, dtype))
     language = language or "en"
     out, redecoded, windows = decode_checked(mlx_decoder(model, dtype, settings, language, hotwords),
                                              audio_path, vad, settings)
     return out, language, probability, {"windows": windows, "redecoded": redecoded}
 
 
-def mlx_detect_language(model, dtype, audio_path, regions: list[dict]) -> tuple[str, float]:
-    """The spoken language from the first 30 s of speech, by MLX-Whisper's detector."""
+def mlx_detector(model, dtype):
+    """detector(samples) -> (language, probability) by MLX-Whisper's language detector."""
     from mlx_whisper.audio import N_FRAMES, log_mel_spectrogram, pad_or_trim
 
-    sample = speech_sample(audio_path, regions)
-    mel = pad_or_trim(log_mel_spectrogram(sample, n_mels=model.dims.n_mels), N_FRAMES, axis=-2).astype(dtype)
-    _, probs = model.detect_language(mel)
-    language = max(probs, key=probs.get)
-    print(f"note: detected language {language} (probability {probs[language]:.2f}) from "
-          f"{len(sample) / SAMPLE_RATE:.1f} s of speech", file=sys.stderr, flush=True)
-    return language, float(probs[language])
+    def detect(sample) -> tuple[str, float]:
+        mel = pad_or_trim(log_mel_spectrogram(sample, n_mels=model.dims.n_mels), N_FRAMES, axis=-2).astype(dtype)
+        _, probs = model.detect_language(mel)
+        language = max(probs, key=probs.get)
+        return language, float(probs[language])
+    return detect
 
 
 def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | None):

@@ -14,6 +14,7 @@ Both write vad.json: {"sampling_rate", "duration", "engine", "regions": [{"start
 from __future__ import annotations
 
 import os
+import wave
 from pathlib import Path
 
 from faster_whisper.audio import decode_audio
@@ -25,15 +26,85 @@ from stages._common import stage_args
 SAMPLING_RATE = 16000
 
 
-def silero_regions(audio, settings: dict) -> list[tuple[float, float]]:
+WINDOW = 512  # samples Silero judges at a time at 16 kHz, each with the 64 before it as context
+CONTEXT = 64
+BLOCK = 10000  # windows per ONNX run, as faster-whisper runs them (the same batches: the same numbers)
+
+
+def silero_session(threads: int):
+    """faster-whisper's Silero model (the ONNX file in its assets) on the stage's threads: faster-whisper
+    opens it on one (4.7 s for an hour of audio here, 3.4 s on two)."""
+    import onnxruntime
+    from faster_whisper.utils import get_assets_path
+
+    options = onnxruntime.SessionOptions()
+    options.inter_op_num_threads = 1
+    options.intra_op_num_threads = max(1, threads)
+    options.enable_cpu_mem_arena = False
+    options.log_severity_level = 4
+    return onnxruntime.InferenceSession(str(Path(get_assets_path()) / "silero_vad_v6.onnx"),
+                                        providers=["CPUExecutionProvider"], sess_options=options)
+
+
+def silero_probabilities(wav, session):
+    """Silero's speech probability for each 512-sample window of an open 16 kHz mono 16-bit WAV, read a
+    block at a time with the model's state carried from block to block: what faster-whisper's model
+    computes for the whole audio at once (padded to whole windows, the last window's tail zeroed as it
+    does), without the audio in memory (it holds the audio three times over: 1 GB for an hour)."""
+    import numpy as np
+
+    total = wav.getnframes()
+    windows = (total + WINDOW - total % WINDOW) // WINDOW
+    state = {"h": np.zeros((1, 1, 128), dtype=np.float32), "c": np.zeros((1, 1, 128), dtype=np.float32)}
+    context = np.zeros(CONTEXT, dtype=np.float32)
+    wav.setpos(0)
+    out = []
+    for first in range(0, windows, BLOCK):
+        count = min(BLOCK, windows - first)
+        samples = np.zeros(count * WINDOW, dtype=np.float32)
+        data = np.frombuffer(wav.readframes(count * WINDOW), dtype=np.int16)
+        samples[:len(data)] = data.astype(np.float32) / 32768.0
+        frames = samples.reshape(count, WINDOW)
+        if first + count == windows:
+            frames[-1, -CONTEXT:] = 0.0
+        contexts = np.concatenate([context[None], frames[:-1, -CONTEXT:]])
+        context = frames[-1, -CONTEXT:].copy()
+        probabilities, state["h"], state["c"] = session.run(
+            None, {"input": np.concatenate([contexts, frames], axis=1), **state})
+        out.append(probabilities)
+    return np.concatenate(out, axis=0)
+
+
+def silero_regions(audio_path, settings: dict) -> list[tuple[float, float]]:
+    """Speech regions by faster-whisper's own rules (its get_speech_timestamps: thresholds, padding,
+    minimum lengths) over the probabilities computed a block at a time."""
+    import numpy as np
+    from faster_whisper import vad
     from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    with wave.open(str(audio_path), "rb") as wav:
+        if (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) != (SAMPLING_RATE, 1, 2):
+            raise UserError(f"{audio_path} is not 16 kHz mono 16-bit: run the job again from its demux stage "
+                            f"(./run-pipeline.sh -j JOB --from demux)")
+        total = wav.getnframes()
+        probabilities = silero_probabilities(wav, silero_session(int(settings.get("threads") or 1)))
+
+    def model(padded):  # stands in for faster-whisper's model: the probabilities are computed already
+        if len(padded) != len(probabilities) * WINDOW:
+            raise RuntimeError("Silero windows do not match the audio")
+        return probabilities
 
     options = VadOptions(threshold=settings["threshold"],
                          min_silence_duration_ms=settings["min_silence_duration_ms"],
                          speech_pad_ms=settings["speech_pad_ms"],
                          min_speech_duration_ms=settings["min_speech_duration_ms"])
-    return [(r["start"] / SAMPLING_RATE, r["end"] / SAMPLING_RATE)
-            for r in get_speech_timestamps(audio, options, sampling_rate=SAMPLING_RATE)]
+    cached, vad.get_vad_model = vad.get_vad_model, lambda: model
+    try:  # only the audio's length is read: a zero-strided stand-in, not the audio
+        found = get_speech_timestamps(np.broadcast_to(np.float32(0.0), (total,)), options,
+                                      sampling_rate=SAMPLING_RATE)
+    finally:
+        vad.get_vad_model = cached
+    return [(r["start"] / SAMPLING_RATE, r["end"] / SAMPLING_RATE) for r in found]
 
 
 def pyannote_checkpoint() -> Path:
@@ -84,11 +155,16 @@ def main() -> int:
     engine = settings["engine"]
     if engine not in config.engines("vad"):
         raise UserError(f"unknown VAD engine '{engine}': choose one of {', '.join(config.engines('vad'))}")
-    audio = decode_audio(str(job_path / "audio.wav"), sampling_rate=SAMPLING_RATE)
-    regions = (pyannote_regions if engine == "pyannote" else silero_regions)(audio, settings)
+    audio_path = job_path / "audio.wav"
+    if engine == "pyannote":
+        regions = pyannote_regions(decode_audio(str(audio_path), sampling_rate=SAMPLING_RATE), settings)
+    else:
+        regions = silero_regions(audio_path, settings)
+    with wave.open(str(audio_path), "rb") as wav:
+        duration = wav.getnframes() / wav.getframerate()
     schema.write(job_path / "vad.json", {
         "sampling_rate": SAMPLING_RATE,
-        "duration": round(len(audio) / SAMPLING_RATE, 3),
+        "duration": round(duration, 3),
         "engine": engine,
         "regions": [{"start": round(start, 3), "end": round(end, 3)} for start, end in regions],
     })

@@ -2,7 +2,11 @@
 """Real read speech: does packing regions into windows move word times, or drop words? Measured side
 by side in one run on the same media, model, VAD settings and threads (issue 10, part 2).
 
-    .venvs/common/bin/python bench/real_speech.py [--minutes 5] [--model tiny.en]
+    .venvs/common/bin/python bench/real_speech.py [--minutes 5] [--model tiny.en] [--seeds 1,2,3,4]
+        [--gaps 0.5,0.75,1.0] [--no-per-region]
+
+One mix is a small sample (its six real clips repeat): WER moves by 0.01-0.02 from one mix to the
+next, so compare paths on the means over several seeds.
 
 The media: LibriVox recordings (public domain) that two PyPI packages ship as test data, with the
 timings their authors aligned, in turn with espeak-ng sentences in several voices, pauses of 0.3-2.5 s
@@ -18,6 +22,7 @@ Paths:
   packed      our transcribe workflow (regions packed into windows, batched, coverage check)
   per-region  the same workflow with window_seconds 0: every VAD region decoded in its own window
               (what the asr stage did before packing)
+  packed gap G  with --gaps: the packed path with gap_seconds G
   fw batched  faster-whisper's BatchedInferencePipeline with its own VAD, batch 8, word timestamps
 
 Printed per path: WER, words out / spoken, and word start error against the aligned LibriVox words
@@ -102,11 +107,13 @@ def real_clips(cache: Path) -> list[dict]:
     return clips
 
 
-def make_media(minutes: float, out: Path, cache: Path) -> tuple[str, list[list[tuple[float, str]]]]:
+def make_media(minutes: float, out: Path, cache: Path, seed: int = 0) -> tuple[str, list[list[tuple[float, str]]]]:
     """The mix; returns the spoken text and, per LibriVox sentence pocketsphinx aligned, its words with
-    their start on the mix's clock."""
-    rng = random.Random(11)
+    their start on the mix's clock. Another seed starts the real clips at another one and draws other
+    pauses and noise (seed 0: the mix of the tables before seeds)."""
+    rng = random.Random(11 + 100 * seed)
     real = real_clips(cache)
+    real = real[seed % len(real):] + real[:seed % len(real)]
     synthetic = transcribe_speed.SENTENCES
     pcm, spoken, aligned, total, index = [np.zeros(RATE // 2, dtype=np.int16)], [], [], 0.5, 0
     (cache / "espeak").mkdir(exist_ok=True)
@@ -130,7 +137,7 @@ def make_media(minutes: float, out: Path, cache: Path) -> tuple[str, list[list[t
             total += pause
         index += 1
     audio = np.concatenate(pcm).astype(np.float32)
-    audio += np.random.default_rng(11).normal(0, 100, len(audio)).astype(np.float32)
+    audio += np.random.default_rng(11 + 100 * seed).normal(0, 100, len(audio)).astype(np.float32)
     with wave.open(str(out), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
@@ -139,16 +146,16 @@ def make_media(minutes: float, out: Path, cache: Path) -> tuple[str, list[list[t
     return " ".join(spoken), aligned
 
 
-def ours(media: Path, out: Path, model: str, window_seconds: float | None) -> list[tuple[float, str]]:
+def ours(media: Path, out: Path, model: str, overrides: dict) -> list[tuple[float, str]]:
     env = {**os.environ, "SUBTITLER_OUT_DIR": str(out), "HF_HUB_OFFLINE": "1"}
     prep = transcribe_speed.subprocess.run(
         [str(REPO / "prepare-job.sh"), "--media", str(media), "--workflow", "transcribe", "-s", "en", "--model", model],
         env=env, capture_output=True, text=True, check=True)
     job_id = prep.stdout.strip().splitlines()[-1]
-    if window_seconds is not None:
+    if overrides:  # the job's own asr settings, as job.json documents them
         job_file = out / job_id / "job.json"
         job = json.loads(job_file.read_text())
-        job.setdefault("overrides", {}).setdefault("asr", {})["window_seconds"] = window_seconds
+        job.setdefault("overrides", {}).setdefault("asr", {}).update(overrides)
         job_file.write_text(json.dumps(job))
     transcribe_speed.timed([str(REPO / "run-pipeline.sh"), "-j", job_id], env)
     transcript = json.loads((out / job_id / "transcript.json").read_text())
@@ -194,25 +201,42 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--seeds", default="0", help="comma-separated mixes, e.g. 1,2,3,4: the means are printed too")
+    parser.add_argument("--gaps", default="",
+                        help="comma-separated gap_seconds to run the packed path with (default: the pipeline's)")
+    parser.add_argument("--no-per-region", action="store_true", help="skip the slow per-region path")
     args = parser.parse_args()
     cache = config.cache_paths(None)["base_dir"] / "bench"
     cache.mkdir(parents=True, exist_ok=True)
+    paths = {f"packed gap {g}": {"gap_seconds": float(g)} for g in args.gaps.split(",") if g} or {"packed": {}}
+    if not args.no_per_region:
+        paths["per-region"] = {"window_seconds": 0}
+    totals: dict[str, list[tuple[float, int, int]]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        media = tmp / "real.wav"
-        reference, aligned = make_media(args.minutes, media, cache)
-        spoken = len(words(reference))
-        results = {"packed": ours(media, tmp / "packed", args.model, None),
-                   "per-region": ours(media, tmp / "per-region", args.model, 0),
-                   "fw batched": batched(media, args.model)}
-        print(f"{args.minutes:g} min of LibriVox and espeak-ng speech in turn, {args.model}, "
-              f"{sum(map(len, aligned))} aligned LibriVox words")
-        for path, found in results.items():
-            text = " ".join(w for _, w in found)
-            print(f"  {path:<11} WER {word_error_rate(reference, text):.3f}  words {len(words(text))}/{spoken}  "
-                  f"start error vs aligned: {spread(against_aligned(aligned, found))}")
-        runs = [results["per-region"][i:i + 20] for i in range(0, len(results["per-region"]), 20)]
-        print(f"  packed vs per-region, same words: {spread(against_aligned(runs, results['packed']))}")
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            media = tmp / f"real{seed}.wav"
+            reference, aligned = make_media(args.minutes, media, cache, seed)
+            spoken = len(words(reference))
+            results = {path: ours(media, tmp / f"{seed}-{index}", args.model, overrides)
+                       for index, (path, overrides) in enumerate(paths.items())}
+            results["fw batched"] = batched(media, args.model)
+            print(f"seed {seed}: {args.minutes:g} min of LibriVox and espeak-ng speech in turn, {args.model}, "
+                  f"{sum(map(len, aligned))} aligned LibriVox words", flush=True)
+            for path, found in results.items():
+                text = " ".join(w for _, w in found)
+                wer = word_error_rate(reference, text)
+                totals.setdefault(path, []).append((wer, len(words(text)), spoken))
+                print(f"  {path:<16} WER {wer:.3f}  words {len(words(text))}/{spoken}  "
+                      f"start error vs aligned: {spread(against_aligned(aligned, found))}", flush=True)
+            if "per-region" in results:
+                runs = [results["per-region"][i:i + 20] for i in range(0, len(results["per-region"]), 20)]
+                for path in [p for p in results if p.startswith("packed")]:
+                    print(f"  {path} vs per-region, same words: {spread(against_aligned(runs, results[path]))}")
+        if len(totals[next(iter(totals))]) > 1:
+            for path, rows in totals.items():
+                print(f"mean over {len(rows)} seeds: {path:<16} WER {sum(r[0] for r in rows) / len(rows):.4f}  "
+                      f"words {sum(r[1] for r in rows)}/{sum(r[2] for r in rows)}")
     return 0
 
 

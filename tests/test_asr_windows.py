@@ -72,6 +72,98 @@ def test_short_regions_are_found_by_rate_and_by_holes():
     assert asr.short_regions(windows, decoded, ASR) == [(0, (10, 14)), (0, (15, 21))]
 
 
+SPANS = [(1, 4), (5, 8), (9, 12), (13, 16), (40, 43)]  # seconds of noise in 45 s of silence
+
+
+@pytest.fixture
+def noise_wav(tmp_path):
+    import wave
+
+    import numpy as np
+
+    audio = np.zeros(45 * 16000, dtype=np.int16)
+    for start, end in SPANS:
+        audio[start * 16000:end * 16000] = np.random.default_rng(1).integers(-8000, 8000, (end - start) * 16000)
+    with wave.open(str(tmp_path / "audio.wav"), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(audio.tobytes())
+    return tmp_path / "audio.wav"
+
+
+def sound_words(samples, clip: dict, stop_at_pause: bool) -> list[tuple[float, float, str]]:
+    """A word every 0.5 s of sound in the clip (up to its first 0.5 s of silence when stop_at_pause)."""
+    t, found = clip["start"], []
+    while t < clip["end"] - 0.25:
+        if not samples[int(t * 16000):int((t + 0.5) * 16000)].any():
+            if found and stop_at_pause:
+                break
+        else:
+            found.append((t, t + 0.4, "w"))
+        t += 0.5
+    return found
+
+
+def test_short_regions_are_decoded_again_alone_unless_they_had_their_window_alone(noise_wav):
+    """A decoder that stops at the first long pause of what it hears (the batched decoder's early end),
+    on regions of noise: a window of four regions comes back with the first only. Its three short
+    regions are decoded again alone, in one batch; a short region that had a window to itself is not
+    decoded again: it would hear the same audio."""
+    calls = []
+
+    def stops_early(samples, clips):
+        calls.append(len(clips))
+        return [{"start": clip["start"], "end": clip["end"], "text": "", "words": words(*found)}
+                for clip in clips for found in [sound_words(samples, clip, True)]]
+
+    settings = {**ASR, "batch_size": 8, "gap_seconds": 1.0, "window_seconds": 30}
+    windows = [asr.Window(1, 16, SPANS[:4]), asr.Window(40, 43, [SPANS[4]])]
+    decoded = asr.decode_windows(stops_early, noise_wav, windows, settings)
+    assert [sum(1 for seg in decoded[0] for w in seg["words"] if s <= w["start"] < e) for s, e in SPANS[:4]] == [6, 0, 0, 0]
+    decoded[1] = []  # the lone region came back empty too
+    calls.clear()
+    again = asr.redecode(stops_early, noise_wav, windows, decoded, settings)
+    assert calls == [3]
+    assert [(index, region) for index, region, _ in again] == [(0, span) for span in SPANS[1:4]]
+    assert [asr.word_count(segments) for *_, segments in again] == [6, 6, 6]
+
+
+def test_a_word_timed_into_the_joined_silence_stays_with_its_piece():
+    """Pieces (0, 3) and (10, 13) of the job's audio joined with a 1 s gap: in the joined audio the
+    second starts at 4. A word the decoder times at 3.7-4.3 (it began a little early) belongs to the
+    second piece and starts there; one at 2.8-3.3 ends the first."""
+    mapping = [(0.0, 0.0, 3.0), (4.0, 10.0, 3.0)]
+    assert asr.placed(mapping, 3.7, 4.3) == {"start": 10.0, "end": 10.3}
+    assert asr.placed(mapping, 2.8, 3.3) == {"start": 2.8, "end": 3.0}
+    assert asr.placed(mapping, 5.0, 5.5) == {"start": 11.0, "end": 11.5}
+
+
+def test_regions_under_a_repetition_loop_are_decoded_again_and_the_loop_recorded(noise_wav):
+    """A window of several regions decoded as one repetition loop: its words cover every region, but
+    they are no speech, so they count for none; each region is decoded again alone, and the loop
+    goes to the guard, which drops and records it."""
+    def loops_when_joined(samples, clips):
+        out = []
+        for clip in clips:
+            found = sound_words(samples, clip, False)
+            looped = clip["end"] - clip["start"] > 5
+            out.append({"start": clip["start"], "end": clip["end"], "text": " the" * len(found) if looped else "",
+                        "compression_ratio": 6.0 if looped else 1.5, "avg_logprob": -0.3, "no_speech_prob": 0.1,
+                        "words": words(*[(s, e, "the" if looped else w) for s, e, w in found])})
+        return out
+
+    settings = {**ASR, "batch_size": 8, "gap_seconds": 1.0, "window_seconds": 30}
+    vad = {"duration": 45.0, "regions": regions(*SPANS)}
+    windows = [asr.Window(1, 16, SPANS[:4]), asr.Window(40, 43, [SPANS[4]])]
+    segments, redecoded, _ = asr.decode_checked(loops_when_joined, noise_wav, vad, settings, windows=windows)
+    kept, dropped = asr.guard(segments, vad["regions"], settings)
+    assert [(r["start"], r["end"], r["words_before"]) for r in redecoded] == [(s, e, 0) for s, e in SPANS[:4]]
+    assert all(w["word"].strip() == "w" for seg in kept for w in seg["words"])
+    assert [sum(1 for seg in kept for w in seg["words"] if s <= w["start"] < e) for s, e in SPANS] == [6] * 5
+    assert [d["reason"].split(" (")[0] for d in dropped] == ["repetition"]
+
+
 def test_guard_drops_text_outside_speech_and_phantoms_and_says_why():
     speech = regions((0, 5), (10, 15))
     segments = [
@@ -218,3 +310,49 @@ def test_a_long_region_is_cut_at_its_quietest_moment(tmp_path):
     assert len(cuts) == 2 and abs(cuts[0] - 23.1) < 0.15 and abs(cuts[1] - 51.1) < 0.15, cuts
     assert all(p["end"] - p["start"] <= 30 for p in pieces)
     assert pieces[0]["start"] == 0.0 and pieces[-1]["end"] == 70.0
+
+
+SILERO = """
+import json, sys
+from faster_whisper.audio import decode_audio
+from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
+from shared import config
+from stages import vad
+settings = {**config.pipeline_defaults()["vad"], "threads": 2}
+ours = vad.silero_regions(sys.argv[1], settings)
+audio = decode_audio(sys.argv[1], sampling_rate=16000)  # faster-whisper's own VAD, the whole audio at once
+theirs = [(r["start"] / 16000, r["end"] / 16000) for r in get_speech_timestamps(audio, VadOptions(
+    **{k: settings[k] for k in ("threshold", "min_silence_duration_ms", "speech_pad_ms", "min_speech_duration_ms")}))]
+print(json.dumps({"ours": ours, "theirs": theirs,
+                  "threads": vad.silero_session(2).get_session_options().intra_op_num_threads,
+                  "their_threads": get_vad_model().session.get_session_options().intra_op_num_threads}))
+"""
+
+
+def test_silero_reads_the_audio_a_block_at_a_time_and_finds_what_faster_whisper_finds(tmp_path):
+    """The vad stage runs faster-whisper's Silero model on its threads (faster-whisper: one) over the
+    WAV a block at a time (faster-whisper holds the whole audio three times over): the same regions, to
+    the sample, as faster-whisper's own VAD on the same settings, across several blocks (made small
+    here) and a last window the audio does not fill."""
+    import wave
+
+    pcm = [b"\0\0" * 8000]
+    for index, sentence in enumerate(make_sample.SENTENCES["en"][:4]):
+        clip = tmp_path / f"s{index}.wav"
+        make_sample._speech_wav(sentence, "en-us", clip, tmp_path)
+        with wave.open(str(clip), "rb") as wav:
+            pcm += [wav.readframes(wav.getnframes()), b"\0\0" * (8000 + 6000 * index + 77)]
+    media = tmp_path / "speech.wav"
+    with wave.open(str(media), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(b"".join(pcm))
+    for block in ("10000", "37"):  # faster-whisper's batches, and blocks of 37 windows: the state carried across
+        script = SILERO.replace("from stages import vad", f"from stages import vad; vad.BLOCK = {block}")
+        found = json.loads(subprocess.run(
+            [str(REPO / ".venvs" / "common" / "bin" / "python"), "-c", script, str(media)], cwd=REPO,
+            env=clean_env(HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO)), capture_output=True, text=True,
+            check=True).stdout)
+        assert found["threads"] == 2 and found["their_threads"] == 1
+        assert len(found["ours"]) >= 3 and found["ours"] == found["theirs"]

@@ -34,6 +34,26 @@ def transcribe(media, out, *flags, asr_overrides=None) -> dict:
 ASR = config.pipeline_defaults()["asr"]  # the asr stage's default settings
 
 
+def spoken(tmp_path, sentences: list[str], voices: list[str], pauses: list[float]):
+    """A 16 kHz mono WAV of the sentences spoken by espeak-ng in the voices, each followed by its pause
+    (seconds), after half a second of silence."""
+    import wave
+
+    pcm = [b"\0\0" * 8000]
+    for index, (sentence, voice) in enumerate(zip(sentences, voices)):
+        clip = tmp_path / f"s{index}.wav"
+        make_sample._speech_wav(sentence, voice, clip, tmp_path)
+        with wave.open(str(clip), "rb") as wav:
+            pcm += [wav.readframes(wav.getnframes()), b"\0\0" * int(round(pauses[index] * 16000))]
+    media = tmp_path / "spoken.wav"
+    with wave.open(str(media), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(b"".join(pcm))
+    return media
+
+
 def regions(*spans):
     return [{"start": s, "end": e} for s, e in spans]
 
@@ -222,20 +242,7 @@ def test_a_sentence_the_batched_decoder_skips_is_decoded_again(tmp_path, engine)
         "She opened the window and listened to the birds outside."]
     voices = ["en", "en-us", "en-gb-x-rp", "en+f3", "en-us+m3"]
     pauses = [0.4, 0.5, 1.2, 0.6, 1.1, 0.6, 0.3, 1.3, 0.5]
-    import wave
-
-    pcm = [b"\0\0" * 8000]
-    for index, sentence in enumerate(sentences):
-        clip = tmp_path / f"s{index}.wav"
-        make_sample._speech_wav(sentence, voices[index % len(voices)], clip, tmp_path)
-        with wave.open(str(clip), "rb") as wav:
-            pcm += [wav.readframes(wav.getnframes()), b"\0\0" * int(pauses[index] * 16000)]
-    media = tmp_path / "voices.wav"
-    with wave.open(str(media), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16000)
-        wav.writeframes(b"".join(pcm))
+    media = spoken(tmp_path, sentences, [voices[i % len(voices)] for i in range(len(sentences))], pauses)
     if engine == "whisperx":  # regions joined into 30 s chunks, as WhisperX does when it aligns
         transcript = transcribe(media, tmp_path / "out", "--engine", "whisperx", "--vad", "pyannote",
                                 asr_overrides={"chunk_size": 30})
@@ -249,11 +256,11 @@ def test_a_sentence_the_batched_decoder_skips_is_decoded_again(tmp_path, engine)
         assert provoked["windows"] == 1 and provoked["redecoded"], provoked  # the skip happened, and was mended
         assert "traffic" in provoked["text"].lower() and "listened" in provoked["text"].lower(), provoked
     text = " ".join(s["text"] for s in transcript["segments"]).lower()
-    spoken = sum(len(s.split()) for s in sentences)
+    said = sum(len(s.split()) for s in sentences)
     heard = sum(len(s["text"].split()) for s in transcript["segments"])
-    print(f"words {heard}/{spoken}, re-decoded {transcript['decoding']['redecoded']}")
+    print(f"words {heard}/{said}, re-decoded {transcript['decoding']['redecoded']}")
     assert "traffic" in text and "highway" in text, text
-    assert heard >= 0.95 * spoken
+    assert heard >= 0.95 * said
     assert transcript["decoding"]["windows"] < len(sentences)  # packed, not one window a sentence
 
 
@@ -334,20 +341,8 @@ def test_silero_reads_the_audio_a_block_at_a_time_and_finds_what_faster_whisper_
     WAV a block at a time (faster-whisper holds the whole audio three times over): the same regions, to
     the sample, as faster-whisper's own VAD on the same settings, across several blocks (made small
     here) and a last window the audio does not fill."""
-    import wave
-
-    pcm = [b"\0\0" * 8000]
-    for index, sentence in enumerate(make_sample.SENTENCES["en"][:4]):
-        clip = tmp_path / f"s{index}.wav"
-        make_sample._speech_wav(sentence, "en-us", clip, tmp_path)
-        with wave.open(str(clip), "rb") as wav:
-            pcm += [wav.readframes(wav.getnframes()), b"\0\0" * (8000 + 6000 * index + 77)]
-    media = tmp_path / "speech.wav"
-    with wave.open(str(media), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16000)
-        wav.writeframes(b"".join(pcm))
+    media = spoken(tmp_path, make_sample.SENTENCES["en"][:4], ["en-us"] * 4,
+                   [(8000 + 6000 * index + 77) / 16000 for index in range(4)])
     for block in ("10000", "37"):  # faster-whisper's batches, and blocks of 37 windows: the state carried across
         script = SILERO.replace("from stages import vad", f"from stages import vad; vad.BLOCK = {block}")
         found = json.loads(subprocess.run(

@@ -3,9 +3,8 @@
 ffmpeg's scene-change score (the select filter's `scene`, 0 to 1, on a small copy of each frame)
 marks a cut where it exceeds the threshold (config/pipeline.json shots.threshold); showinfo reports
 each such frame's time. The small copy is scaled by fast bilinear: the same cuts as bicubic, and the
-stage then costs what decoding the picture costs (1080p H.264: 2.7 s a minute here, against 4.7 s;
-most of a 2-hour film's shots stage). Times are seconds of the job's audio (the clip start is 0), like every other
-stage file. Audio-only media (or cover art only) have no frame rate and no cuts: shots.json says so
+stage then costs what decoding the picture costs (1080p H.264: 2.7 s a minute here, against 4.7 s).
+Times are seconds of the job's audio (the clip start is 0), like every other stage file. Audio-only media (or cover art only) have no frame rate and no cuts: shots.json says so
 and the subtitles keep their speech timing.
 """
 
@@ -22,8 +21,9 @@ PTS_TIME = re.compile(r"\bpts_time:\s*([0-9.]+)")
 
 
 def detect(job: dict, threshold: float) -> list[float]:
+    small = "scale=160:-2:flags=fast_bilinear"
     args = media.clip_input(job) + ["-map", "0:v:0", "-an", "-sn", "-dn", "-vf",
-                                    f"scale=160:-2:flags=fast_bilinear,select='gt(scene\\,{threshold})',showinfo", "-f", "null", "-"]
+                                    f"{small},select='gt(scene\\,{threshold})',showinfo", "-f", "null", "-"]
     log = media.run_ffmpeg(args, f"ffmpeg could not read the picture of {job['media']}", loglevel="info")
     return sorted({round(float(t), 3) for line in log.splitlines() if "Parsed_showinfo" in line
                    for t in PTS_TIME.findall(line)})

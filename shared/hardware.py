@@ -126,7 +126,7 @@ def _preferred_stage_settings(info: dict) -> dict:
         return {
             "vad": {"engine": "pyannote", "device": "cuda", "threads": threads},
             "asr": {"engine": "whisperx", "device": "cuda", "compute_type": compute, "batch_size": batch,
-                    "model": model, "threads": threads, "why": why, "window_seconds": 30, "beam_size": 5,
+                    "model": model, "threads": threads, "workers": 1, "why": why, "window_seconds": 30, "beam_size": 5,
                     "tuning_why": f"batch {batch} for {vram:g} GB of GPU memory (WhisperX's own default is 16; "
                                   "not measured here, no GPU); 30 s windows, Whisper's own; beam 5, faster-whisper's"},
             "align": {"device": "cuda", "threads": threads},
@@ -138,7 +138,7 @@ def _preferred_stage_settings(info: dict) -> dict:
             "vad": {"engine": "silero", "device": "cpu", "threads": threads},
             "asr": {"engine": "mlx", "device": "mlx", "compute_type": "float16", "batch_size": 1,
                     "model": "large-v3-turbo" if memory >= 16 else "small", "threads": threads,
-                    "window_seconds": 30, "beam_size": 1,
+                    "workers": 1, "window_seconds": 30, "beam_size": 1,
                     "tuning_why": "batch 1: batching the windows on Metal is not measured yet (no Mac here); "
                                   "beam 1: MLX-Whisper has no beam search; float16 on the GPU",
                     "why": f"Apple Silicon with {memory:g} GB: MLX-Whisper on the GPU (Metal); "
@@ -157,13 +157,29 @@ def _preferred_stage_settings(info: dict) -> dict:
     }
 
 
+def cpu_workers(threads: int) -> int:
+    """Batches of windows the asr stage decodes at once on a CPU, each on threads // workers threads.
+    Whisper's decoder is many small matrix products that two threads share badly: on 2 cores (10 min
+    of speech, tiny.en) one batch at a time on 2 threads took 9.5-10.2 s, two at a time on 1 thread
+    each 6.9-7.6 s (base: 17.6 s against 14.0 s). Above 2 cores this is not measured: 2 workers up to
+    7 cores, 4 from 8."""
+    return 1 if threads < 2 else (2 if threads < 8 else 4)
+
+
 def _cpu_asr(threads: int) -> dict:
     """faster-whisper on the CPU, with the settings measured for it."""
+    workers = cpu_workers(threads)
+    each = max(1, threads // workers)
+    side_by_side = (f"{workers} batches at a time, {each} thread{'s' if each > 1 else ''} each" if workers > 1
+                    else "one batch at a time")
     return {"engine": "faster-whisper", "device": "cpu", "compute_type": "int8",
-            "batch_size": 8, "model": CPU_ASR_MODEL, "threads": threads, "window_seconds": 30, "beam_size": 5,
-            "tuning_why": "batch 8: on 2 cores, 5 min of speech, tiny.en, batch 1 took 12.5 s, 4 7.3 s, 8 7.3 s, "
-                          "16 7.4 s; 30 s windows, Whisper's own (windows joined tighter gave WER 0.143 against "
-                          "0.128); beam 5, faster-whisper's default",
+            "batch_size": 8, "model": CPU_ASR_MODEL, "threads": threads, "workers": workers,
+            "window_seconds": 30, "beam_size": 5,
+            "tuning_why": f"{side_by_side}: on 2 cores "
+                          "one batch on 2 threads took 9.5-10.2 s for 10 min of speech, two on 1 thread each "
+                          "6.9-7.6 s; batch 8: on 2 cores, 5 min of speech, tiny.en, batch 1 took 12.5 s, 4 7.3 s, "
+                          "8 7.3 s, 16 7.4 s; 30 s windows, Whisper's own (windows joined tighter gave WER 0.143 "
+                          "against 0.128); beam 5, faster-whisper's default",
             "why": "no GPU: the embedded multilingual Whisper base (no download, near real time on a CPU); "
                    "larger models per job with --model small (after ./cache-models.sh --model small)"}
 

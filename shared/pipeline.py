@@ -28,7 +28,7 @@ from shared.errors import ModelNotCachedError, UserError, run_cli
 
 # Settings that change how fast a stage runs, not what it makes: a result stays current when only
 # they differ (a batch shares the cores out among its jobs through SUBTITLER_THREADS).
-RUNTIME_ONLY = ("threads",)
+RUNTIME_ONLY = ("threads", "workers")
 
 
 def _fingerprint(job: dict, job_path: Path, stage: str) -> str:

@@ -25,6 +25,8 @@ chunk_size (30 s, WhisperX's default) and the words carry their own times.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import math
 import sys
 import wave
@@ -51,9 +53,40 @@ def load_model(settings: dict):
     try:
         return WhisperModel(str(path), device=settings["device"],
                             compute_type=settings["compute_type"],
-                            cpu_threads=int(settings.get("threads") or 0))
+                            cpu_threads=threads_each(settings), num_workers=workers(settings))
     except (RuntimeError, ValueError) as exc:
         raise UserError(f"cannot load Whisper model '{name}' from {path}: {damaged(exc)}")
+
+
+def workers(settings: dict) -> int:
+    """Batches decoded at once: the setting, at most one per thread."""
+    return max(1, min(int(settings.get("workers") or 1), int(settings.get("threads") or 1)))
+
+
+def threads_each(settings: dict) -> int:
+    """The threads each of the batches decoded at once runs on (0: CTranslate2's choice)."""
+    threads = int(settings.get("threads") or 0)
+    return max(1, threads // workers(settings)) if threads else 0
+
+
+def batches(windows: list, size: int, at_once: int = 1) -> list[list]:
+    """The windows in time order, cut into batches of at most size, as even as can be, and as many
+    as a multiple of at_once where there are windows enough, so batches decoded side by side end
+    together (19 windows, batch 4, 2 at once: 4 3 3 3 3 3, not 4 4 4 4 3)."""
+    if not windows:
+        return []
+    count = math.ceil(len(windows) / max(1, size))
+    count = min(len(windows), math.ceil(count / at_once) * at_once)
+    each, more = divmod(len(windows), count)  # the first `more` batches take one window more
+    edges = [i * each + min(i, more) for i in range(count + 1)]
+    return [windows[a:b] for a, b in zip(edges, edges[1:])]
+
+
+def batch_size(settings: dict) -> int:
+    """Windows in one batch: the hardware's batch_size is what is decoded at once, shared among the
+    workers, so memory (a batch's cross-attention keys and values, for each beam) stays that of one
+    batch of batch_size however many decode side by side."""
+    return max(1, int(settings["batch_size"]) // workers(settings))
 
 
 def damaged(exc: Exception) -> str:
@@ -200,46 +233,60 @@ def decode_windows(transcribe, audio_path, windows: list[Window], settings: dict
 
     A window's audio is its speech pieces joined without the pauses between them (gap_seconds of
     silence in their place), as faster-whisper's own VAD path does: across a long pause the decoder
-    tends to stop and skip what follows. Times are mapped back piece by piece. Only one batch of
-    windows is in memory at a time, read from the WAV: memory does not grow with the film."""
-    import numpy as np
-
-    batch = max(1, int(settings["batch_size"]))
-    gap = float(settings["gap_seconds"])
+    tends to stop and skip what follows. Times are mapped back piece by piece. The batches are
+    decoded `workers` at a time (transcribe must then be safe to call from several threads), each
+    read from the WAV when its turn comes: memory holds that many batches, and does not grow with
+    the film."""
+    groups = batches(windows, batch_size(settings), workers(settings))
+    decode = functools.partial(_decode_batch, transcribe, audio_path, float(settings["gap_seconds"]))
     out: list[list[dict]] = []
-    with wave.open(str(audio_path), "rb") as wav:
-        for first in range(0, len(windows), batch):
-            group = windows[first:first + batch]
-            parts, clips, maps, offset = [], [], [], 0.0
-            for window in group:
-                start_offset, mapping = offset, []
-                for index, (start, end) in enumerate(window.pieces):
-                    if index:
-                        silence = np.zeros(int(joined_pause(window.pieces[index - 1][1], start, gap) * SAMPLE_RATE),
-                                           dtype=np.float32)
-                        parts.append(silence)
-                        offset += len(silence) / SAMPLE_RATE
-                    samples = read_samples(wav, start, end)
-                    mapping.append((offset, start, len(samples) / SAMPLE_RATE))
-                    parts.append(samples)
-                    offset += len(samples) / SAMPLE_RATE
-                clips.append({"start": start_offset, "end": offset})
-                maps.append(mapping)
-            found: list[list[dict]] = [[] for _ in group]
-            if offset < 0.1:  # regions past the end of the audio: nothing to hear
-                out += found
-                continue
-            for seg in transcribe(np.concatenate(parts), clips):
-                index = max([i for i, clip in enumerate(clips) if seg["start"] >= clip["start"] - 0.01] or [0])
-                words = [{**w, **placed(maps[index], w["start"], w["end"])} for w in seg["words"]]
-                times = ({"start": words[0]["start"], "end": words[-1]["end"]} if words else
-                         {"start": placed(maps[index], seg["start"], seg["start"])["start"],
-                          "end": placed(maps[index], seg["end"], seg["end"])["end"]})
-                found[index].append({**seg, **times, "words": words})
+    if workers(settings) == 1:
+        found_each = map(decode, groups)
+    else:
+        pool = concurrent.futures.ThreadPoolExecutor(workers(settings), thread_name_prefix="decode")
+        found_each = pool.map(decode, groups)
+    try:
+        for group, found in zip(groups, found_each):
             out += found
             if on_window:
                 on_window(group[-1])
+    finally:
+        if workers(settings) > 1:
+            pool.shutdown(cancel_futures=True)
     return out
+
+
+def _decode_batch(transcribe, audio_path, gap: float, group: list[Window]) -> list[list[dict]]:
+    """Each window's segments for one batch of windows, timed in the job's audio."""
+    import numpy as np
+
+    parts, clips, maps, offset = [], [], [], 0.0
+    with wave.open(str(audio_path), "rb") as wav:
+        for window in group:
+            start_offset, mapping = offset, []
+            for index, (start, end) in enumerate(window.pieces):
+                if index:
+                    silence = np.zeros(int(joined_pause(window.pieces[index - 1][1], start, gap) * SAMPLE_RATE),
+                                       dtype=np.float32)
+                    parts.append(silence)
+                    offset += len(silence) / SAMPLE_RATE
+                samples = read_samples(wav, start, end)
+                mapping.append((offset, start, len(samples) / SAMPLE_RATE))
+                parts.append(samples)
+                offset += len(samples) / SAMPLE_RATE
+            clips.append({"start": start_offset, "end": offset})
+            maps.append(mapping)
+    found: list[list[dict]] = [[] for _ in group]
+    if offset < 0.1:  # regions past the end of the audio: nothing to hear
+        return found
+    for seg in transcribe(np.concatenate(parts), clips):
+        index = max([i for i, clip in enumerate(clips) if seg["start"] >= clip["start"] - 0.01] or [0])
+        words = [{**w, **placed(maps[index], w["start"], w["end"])} for w in seg["words"]]
+        times = ({"start": words[0]["start"], "end": words[-1]["end"]} if words else
+                 {"start": placed(maps[index], seg["start"], seg["start"])["start"],
+                  "end": placed(maps[index], seg["end"], seg["end"])["end"]})
+        found[index].append({**seg, **times, "words": words})
+    return found
 
 
 def placed(mapping: list[tuple[float, float, float]], start: float, end: float) -> dict:
@@ -259,14 +306,14 @@ def placed(mapping: list[tuple[float, float, float]], start: float, end: float) 
 
 def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str | None):
     """transcribe(audio, clips) by faster-whisper's BatchedInferencePipeline: the clips of a batch of
-    windows decoded together, in one batch."""
+    windows decoded together, in one batch. Safe to call from several threads: each call has a
+    pipeline of its own (a pipeline keeps the last word's time between calls), over the one model,
+    whose CTranslate2 workers decode that many batches at once."""
     from faster_whisper import BatchedInferencePipeline
 
-    pipeline = BatchedInferencePipeline(model)
-    batch = max(1, int(settings["batch_size"]))
-
     def transcribe(audio, clips: list[dict]) -> list[dict]:
-        segments, _ = pipeline.transcribe(
+        batch = len(clips)
+        segments, _ = BatchedInferencePipeline(model).transcribe(
             audio, language=language, clip_timestamps=clips, batch_size=batch,
             word_timestamps=True, beam_size=int(settings["beam_size"]), hotwords=hotwords,
             without_timestamps=bool(settings["without_timestamps"]))
@@ -433,7 +480,7 @@ def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotw
         language, probability = detect_language(model, audio_path, vad["regions"], mlx_detector(model, dtype))
     language = language or "en"
     out, redecoded, windows = decode_checked(mlx_decoder(model, dtype, settings, language, hotwords),
-                                             audio_path, vad, settings)
+                                             audio_path, vad, {**settings, "workers": 1})  # one MLX stream
     return out, language, probability, {"windows": windows, "redecoded": redecoded}
 
 

@@ -149,6 +149,58 @@ def test_short_regions_are_decoded_again_alone_unless_they_had_their_window_alon
     assert [asr.word_count(segments) for *_, segments in again] == [6, 6, 6]
 
 
+def test_batches_are_even_and_as_many_as_a_multiple_of_the_workers():
+    sizes = lambda n, size, at_once: [len(b) for b in asr.batches(list(range(n)), size, at_once)]
+    assert sizes(19, 8, 2) == [5, 5, 5, 4]  # not 8 8 3: two side by side end together
+    assert sizes(19, 4, 2) == [4, 3, 3, 3, 3, 3]
+    assert sizes(19, 8, 1) == [7, 6, 6]
+    assert sizes(109, 4, 2) == [4] * 25 + [3, 3, 3]
+    assert sizes(3, 8, 2) == [2, 1] and sizes(1, 8, 2) == [1] and sizes(0, 8, 2) == []
+    assert sum(asr.batches(list(range(50)), 8, 4), []) == list(range(50))  # every window once, in order
+
+
+def test_workers_are_capped_by_the_threads_and_share_them():
+    assert (asr.workers({"workers": 2, "threads": 2}), asr.threads_each({"workers": 2, "threads": 2})) == (2, 1)
+    assert (asr.workers({"workers": 2, "threads": 1}), asr.threads_each({"workers": 2, "threads": 1})) == (1, 1)
+    assert (asr.workers({"workers": 4, "threads": 16}), asr.threads_each({"workers": 4, "threads": 16})) == (4, 4)
+    # what is decoded at once stays the hardware's batch_size, shared out: memory of one batch
+    assert [asr.batch_size({"batch_size": 8, "workers": w, "threads": 2}) for w in (1, 2)] == [8, 4]
+    assert asr.workers({"workers": None, "threads": 8}) == 1 and asr.threads_each({"workers": 1}) == 0
+
+
+def test_batches_decoded_side_by_side_come_back_as_one_at_a_time(noise_wav):
+    """Two workers decode two batches at once, each on a thread of its own, and the windows come back
+    in time order, the same as one batch at a time; progress is told after each batch."""
+    import threading
+    import time
+
+    running, most, threads = [0], [0], set()
+    lock = threading.Lock()
+
+    def slow(samples, clips):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            threads.add(threading.get_ident())
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return [{"start": clip["start"], "end": clip["end"], "text": "", "words": words(*sound_words(samples, clip, False))}
+                for clip in clips]
+
+    windows = [asr.Window(s, e, [(s, e)]) for s, e in SPANS] * 2
+    base = {**ASR, "batch_size": 6, "gap_seconds": 1.0, "window_seconds": 30}
+    told = []
+    one = asr.decode_windows(slow, noise_wav, windows, {**base, "workers": 1, "threads": 2})
+    assert most[0] == 1
+    two = asr.decode_windows(slow, noise_wav, windows, {**base, "workers": 2, "threads": 2}, on_window=told.append)
+    assert most[0] == 2 and len(threads) >= 2
+    times = lambda decoded: [[(round(w["start"], 6), round(w["end"], 6)) for seg in found for w in seg["words"]]
+                             for found in decoded]
+    assert times(two) == times(one) and [asr.word_count(found) for found in two] == [6] * 10
+    assert len(told) == 4 and told[-1] is windows[-1]
+
+
 def test_a_word_timed_into_the_joined_silence_stays_with_its_piece():
     """Pieces (0, 3) and (10, 13) of the job's audio joined with a 1 s gap: in the joined audio the
     second starts at 4. A word the decoder times at 3.7-4.3 (it began a little early) belongs to the

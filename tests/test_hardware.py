@@ -47,7 +47,7 @@ def test_cuda_workstation_gets_float16_large_model_on_the_gpu():
     # WhisperX batched ASR and pyannote VAD on CUDA; both live in the whisperx venv
     assert {k: v for k, v in stages["asr"].items() if not k.endswith("why")} == {
         "engine": "whisperx", "device": "cuda", "compute_type": "float16", "batch_size": 16, "model": "large-v3",
-        "threads": 16, "window_seconds": 30, "beam_size": 5}
+        "threads": 16, "workers": 1, "window_seconds": 30, "beam_size": 5}
     assert stages["asr"]["why"] and "batch 16" in stages["asr"]["tuning_why"]
     assert stages["translate"]["device"] == "cuda"
     assert stages["vad"]["engine"] == "pyannote" and "preferred_engine" not in stages["vad"]
@@ -85,6 +85,14 @@ def test_cpu_batches_by_measurement_and_says_so():
     asr = choose_stage_settings(_info(cpu={"count": 2}, memory_gb=8.0))["asr"]
     assert (asr["batch_size"], asr["window_seconds"], asr["beam_size"]) == (8, 30, 5)
     assert "batch 1 took" in asr["tuning_why"]
+
+
+def test_a_cpu_decodes_batches_side_by_side_on_a_thread_share_each():
+    workers = lambda cpus: choose_stage_settings(_info(cpu={"count": cpus}, memory_gb=16.0))["asr"]["workers"]
+    assert [workers(n) for n in (1, 2, 4, 8, 16)] == [1, 2, 2, 4, 4]
+    assert "two on 1 thread each" in choose_stage_settings(_info(cpu={"count": 2}, memory_gb=8.0))["asr"]["tuning_why"]
+    info = _info(mps={"available": True}, mlx={"available": True}, accelerator="mps", memory_gb=16.0)
+    assert choose_stage_settings(info)["asr"]["workers"] == 1  # one MLX stream on the GPU
 
 
 def test_translation_tier_follows_memory_and_device():

@@ -166,6 +166,14 @@ def cpu_workers(threads: int) -> int:
     return 1 if threads < 2 else (2 if threads < 8 else 4)
 
 
+def cpu_batch(workers: int) -> int:
+    """Windows decoded at once on a CPU (shared among the workers). One worker: 8, measured. Side by
+    side, 3 each: an hour on 2 workers took 39.2 s and 0.87 GB in batches of 3, 38.0 s and 1.05 GB
+    in batches of 4 (the decoder's cross-attention keys and values for each beam make most of it,
+    and a longer film is likelier to meet both workers at their peak together)."""
+    return 8 if workers == 1 else 3 * workers
+
+
 def _cpu_asr(threads: int) -> dict:
     """faster-whisper on the CPU, with the settings measured for it."""
     workers = cpu_workers(threads)
@@ -173,12 +181,13 @@ def _cpu_asr(threads: int) -> dict:
     side_by_side = (f"{workers} batches at a time, {each} thread{'s' if each > 1 else ''} each" if workers > 1
                     else "one batch at a time")
     return {"engine": "faster-whisper", "device": "cpu", "compute_type": "int8",
-            "batch_size": 8, "model": CPU_ASR_MODEL, "threads": threads, "workers": workers,
+            "batch_size": cpu_batch(workers), "model": CPU_ASR_MODEL, "threads": threads, "workers": workers,
             "window_seconds": 30, "beam_size": 5,
             "tuning_why": f"{side_by_side}: on 2 cores "
                           "one batch on 2 threads took 9.5-10.2 s for 10 min of speech, two on 1 thread each "
-                          "6.9-7.6 s; batch 8: on 2 cores, 5 min of speech, tiny.en, batch 1 took 12.5 s, 4 7.3 s, "
-                          "8 7.3 s, 16 7.4 s; 30 s windows, Whisper's own (windows joined tighter gave WER 0.143 "
+                          "6.9-7.6 s; side by side 3 windows a batch (an hour: 39.2 s and 0.87 GB, against 38.0 s "
+                          "and 1.05 GB with 4); alone batch 8: on 2 cores, 5 min of speech, tiny.en, batch 1 "
+                          "took 12.5 s, 4 7.3 s, 8 7.3 s, 16 7.4 s; 30 s windows, Whisper's own (windows joined tighter gave WER 0.143 "
                           "against 0.128); beam 5, faster-whisper's default",
             "why": "no GPU: the embedded multilingual Whisper base (no download, near real time on a CPU); "
                    "larger models per job with --model small (after ./cache-models.sh --model small)"}

@@ -83,8 +83,10 @@ def test_every_cpu_machine_gets_an_embedded_model_so_a_fresh_one_needs_no_downlo
 
 def test_cpu_batches_by_measurement_and_says_so():
     asr = choose_stage_settings(_info(cpu={"count": 2}, memory_gb=8.0))["asr"]
-    assert (asr["batch_size"], asr["window_seconds"], asr["beam_size"]) == (8, 30, 5)
-    assert "batch 1 took" in asr["tuning_why"]
+    assert (asr["batch_size"], asr["workers"], asr["window_seconds"], asr["beam_size"]) == (6, 2, 30, 5)
+    assert "batch 1 took" in asr["tuning_why"] and "0.87 GB" in asr["tuning_why"]
+    alone = choose_stage_settings(_info(cpu={"count": 1}, memory_gb=8.0))["asr"]
+    assert (alone["batch_size"], alone["workers"]) == (8, 1)
 
 
 def test_a_cpu_decodes_batches_side_by_side_on_a_thread_share_each():

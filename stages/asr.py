@@ -72,7 +72,7 @@ def threads_each(settings: dict) -> int:
 def batches(windows: list, size: int, at_once: int = 1) -> list[list]:
     """The windows in time order, cut into batches of at most size, as even as can be, and as many
     as a multiple of at_once where there are windows enough, so batches decoded side by side end
-    together (19 windows, batch 4, 2 at once: 4 3 3 3 3 3, not 4 4 4 4 3)."""
+    together (20 windows, batch 3, 2 at once: 3 3 3 3 2 2 2 2, not 3 3 3 3 3 3 2)."""
     if not windows:
         return []
     count = math.ceil(len(windows) / max(1, size))

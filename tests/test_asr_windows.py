@@ -153,6 +153,7 @@ def test_batches_are_even_and_as_many_as_a_multiple_of_the_workers():
     sizes = lambda n, size, at_once: [len(b) for b in asr.batches(list(range(n)), size, at_once)]
     assert sizes(19, 8, 2) == [5, 5, 5, 4]  # not 8 8 3: two side by side end together
     assert sizes(19, 4, 2) == [4, 3, 3, 3, 3, 3]
+    assert sizes(20, 3, 2) == [3, 3, 3, 3, 2, 2, 2, 2]
     assert sizes(19, 8, 1) == [7, 6, 6]
     assert sizes(109, 4, 2) == [4] * 25 + [3, 3, 3]
     assert sizes(3, 8, 2) == [2, 1] and sizes(1, 8, 2) == [1] and sizes(0, 8, 2) == []

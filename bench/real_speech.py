@@ -3,7 +3,7 @@
 by side in one run on the same media, model, VAD settings and threads (issue 10, part 2).
 
     .venvs/common/bin/python bench/real_speech.py [--minutes 5] [--model tiny.en] [--seeds 1,2,3,4]
-        [--gaps 0.5,0.75,1.0] [--no-per-region]
+        [--gaps 0.5,0.75,1.0] [--try NAME=JSON ...] [--no-per-region]
 
 One mix is a small sample (its six real clips repeat): WER moves by 0.01-0.02 from one mix to the
 next, so compare paths on the means over several seeds.
@@ -23,6 +23,7 @@ Paths:
   per-region  the same workflow with window_seconds 0: every VAD region decoded in its own window
               (what the asr stage did before packing)
   packed gap G  with --gaps: the packed path with gap_seconds G
+  packed NAME   with --try NAME=JSON: the packed path with those asr settings over the pipeline's
   fw batched  faster-whisper's BatchedInferencePipeline with its own VAD, batch 8, word timestamps
 
 Printed per path: WER, words out / spoken, and word start error against the aligned LibriVox words
@@ -204,11 +205,16 @@ def main() -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated mixes, e.g. 1,2,3,4: the means are printed too")
     parser.add_argument("--gaps", default="",
                         help="comma-separated gap_seconds to run the packed path with (default: the pipeline's)")
+    parser.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME=JSON",
+                        help='the packed path with other asr settings, e.g. ts=\'{"without_timestamps": false}\'')
     parser.add_argument("--no-per-region", action="store_true", help="skip the slow per-region path")
     args = parser.parse_args()
     cache = config.cache_paths(None)["base_dir"] / "bench"
     cache.mkdir(parents=True, exist_ok=True)
     paths = {f"packed gap {g}": {"gap_seconds": float(g)} for g in args.gaps.split(",") if g} or {"packed": {}}
+    for item in args.tries:
+        name, _, settings = item.partition("=")
+        paths[f"packed {name}"] = json.loads(settings)
     if not args.no_per_region:
         paths["per-region"] = {"window_seconds": 0}
     totals: dict[str, list[tuple[float, int, int]]] = {}

@@ -8,7 +8,9 @@ on CUDA. The nodes run the same checkout, bootstrap and model cache, and see the
 bootstrapped with the cache imported from a --export bundle and out/ on shared storage).
 
 A node lost mid-batch: Ray runs its tasks again on another node (max_retries), and each job resumes
-from its last finished stage, as any killed run does. The pipeline a task starts dies with the task's
+from its last finished stage, as any killed run does. A task whose pipeline was killed (by the kernel,
+or by its machine going down a moment before the worker) ends its worker too, so it counts as lost,
+not as a failed job. The pipeline a task starts dies with the task's
 worker (PR_SET_PDEATHSIG), so no orphan keeps the job's lock on a node Ray has given up on.
 
 Usage (by run-pipeline.sh): python -m shared.ray_batch BATCH ADDRESS [--allow-download ...]
@@ -25,6 +27,7 @@ def run_job(repo: str, out_dir: str, cache_dir: str | None, job_id: str, threads
     """One job on the node Ray chose: run-pipeline.sh -j JOB, its output appended to the job's
     logs/run.log. Returns the node, the exit code and the job's one-line error."""
     import platform
+    import signal
     import subprocess
 
     sys.path.insert(0, repo)  # the node's checkout (Ray ships this function by value, not its module)
@@ -46,6 +49,11 @@ def run_job(repo: str, out_dir: str, cache_dir: str | None, job_id: str, threads
         code = subprocess.run([os.path.join(repo, "run-pipeline.sh"), "-j", job_id, *flags], cwd=repo, env=env,
                               stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
                               preexec_fn=processes.die_with_parent).returncode
+    if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        # The pipeline was killed, not failed: its machine going down (this worker would have been
+        # next, a moment later) or the kernel out of memory. The worker dies too, so Ray runs the
+        # task again (max_retries) as for a lost node, and the job resumes at its last finished stage.
+        os.kill(os.getpid(), signal.SIGKILL)
     return {"job_id": job_id, "node": node, "code": code}
 
 

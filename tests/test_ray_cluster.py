@@ -5,7 +5,9 @@ again with the second node killed mid-batch: its job is run again on the head no
 its last finished stage."""
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -45,8 +47,15 @@ def nodes_alive(address):
 
 
 def power_off(node):
-    """Everything the node runs dies at once, as when its machine goes down."""
-    processes.kill_all(processes.descendants(node.pid))
+    """Everything the node runs dies at once, as when its machine goes down: all stopped first, so
+    none sees another die."""
+    doomed = processes.descendants(node.pid)
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            pass
+    processes.kill_all(doomed)
 
 
 def start_node(address, **env):

@@ -187,8 +187,8 @@ def _cpu_asr(threads: int) -> dict:
                           "one batch on 2 threads took 9.5-10.2 s for 10 min of speech, two on 1 thread each "
                           "6.9-7.6 s; side by side 3 windows a batch (an hour: 39.2 s and 0.87 GB, against 38.0 s "
                           "and 1.05 GB with 4); alone batch 8: on 2 cores, 5 min of speech, tiny.en, batch 1 "
-                          "took 12.5 s, 4 7.3 s, 8 7.3 s, 16 7.4 s; 30 s windows, Whisper's own (windows joined tighter gave WER 0.143 "
-                          "against 0.128); beam 5, faster-whisper's default",
+                          "took 12.5 s, 4 7.3 s, 8 7.3 s, 16 7.4 s; 30 s windows, Whisper's own (windows joined "
+                          "tighter gave WER 0.143 against 0.128); beam 5, faster-whisper's default",
             "why": "no GPU: the embedded multilingual Whisper base (no download, near real time on a CPU); "
                    "larger models per job with --model small (after ./cache-models.sh --model small)"}
 

@@ -237,21 +237,18 @@ def decode_windows(transcribe, audio_path, windows: list[Window], settings: dict
     decoded `workers` at a time (transcribe must then be safe to call from several threads), each
     read from the WAV when its turn comes: memory holds that many batches, and does not grow with
     the film."""
-    groups = batches(windows, batch_size(settings), workers(settings))
+    at_once = workers(settings)
+    groups = batches(windows, batch_size(settings), at_once)
     decode = functools.partial(_decode_batch, transcribe, audio_path, float(settings["gap_seconds"]))
+    pool = concurrent.futures.ThreadPoolExecutor(at_once, thread_name_prefix="decode") if at_once > 1 else None
     out: list[list[dict]] = []
-    if workers(settings) == 1:
-        found_each = map(decode, groups)
-    else:
-        pool = concurrent.futures.ThreadPoolExecutor(workers(settings), thread_name_prefix="decode")
-        found_each = pool.map(decode, groups)
     try:
-        for group, found in zip(groups, found_each):
+        for group, found in zip(groups, pool.map(decode, groups) if pool else map(decode, groups)):
             out += found
             if on_window:
                 on_window(group[-1])
     finally:
-        if workers(settings) > 1:
+        if pool:  # a batch that failed stops the rest: those not started are not decoded
             pool.shutdown(cancel_futures=True)
     return out
 
@@ -312,9 +309,8 @@ def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str |
     from faster_whisper import BatchedInferencePipeline
 
     def transcribe(audio, clips: list[dict]) -> list[dict]:
-        batch = len(clips)
         segments, _ = BatchedInferencePipeline(model).transcribe(
-            audio, language=language, clip_timestamps=clips, batch_size=batch,
+            audio, language=language, clip_timestamps=clips, batch_size=len(clips),
             word_timestamps=True, beam_size=int(settings["beam_size"]), hotwords=hotwords,
             without_timestamps=bool(settings["without_timestamps"]))
         return [{"start": seg.start, "end": seg.end, "text": seg.text, "avg_logprob": seg.avg_logprob,

@@ -4,8 +4,9 @@ ffmpeg's scene-change score (the select filter's `scene`, 0 to 1, on a small cop
 marks a cut where it exceeds the threshold (config/pipeline.json shots.threshold); showinfo reports
 each such frame's time. The small copy is scaled by fast bilinear: the same cuts as bicubic, and the
 stage then costs what decoding the picture costs (1080p H.264: 2.7 s a minute here, against 4.7 s).
-Times are seconds of the job's audio (the clip start is 0), like every other stage file. Audio-only media (or cover art only) have no frame rate and no cuts: shots.json says so
-and the subtitles keep their speech timing.
+Times are seconds of the job's audio (the clip start is 0), like every other stage file. Audio-only
+media (or cover art only) have no frame rate and no cuts: shots.json says so and the subtitles keep
+their speech timing.
 """
 
 from __future__ import annotations

@@ -21,3 +21,19 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
         for j, h in enumerate(hyp, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
     return row[-1] / max(1, len(ref))
+
+
+def error_counts(reference: str, hypothesis: str) -> dict:
+    """The word errors of the cheapest alignment, by kind: substituted, deleted (spoken words the
+    hypothesis lacks: speech dropped) and inserted; their sum is word_error_rate's distance."""
+    ref, hyp = words(reference), words(hypothesis)
+    # each cell: (distance, substituted, deleted, inserted); ties go to substitution, then deletion
+    row = [(j, 0, 0, j) for j in range(len(hyp) + 1)]
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], (i, 0, i, 0)
+        for j, h in enumerate(hyp, 1):
+            diagonal = prev if r == h else (prev[0] + 1, prev[1] + 1, prev[2], prev[3])
+            up, left = row[j], row[j - 1]
+            prev, row[j] = row[j], min(diagonal, (up[0] + 1, up[1], up[2] + 1, up[3]),
+                                       (left[0] + 1, left[1], left[2], left[3] + 1), key=lambda c: c[0])
+    return {"substituted": row[-1][1], "deleted": row[-1][2], "inserted": row[-1][3]}

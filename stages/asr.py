@@ -277,13 +277,21 @@ def _decode_batch(transcribe, audio_path, gap: float, group: list[Window]) -> li
     if offset < 0.1:  # regions past the end of the audio: nothing to hear
         return found
     for seg in transcribe(np.concatenate(parts), clips):
-        index = max([i for i, clip in enumerate(clips) if seg["start"] >= clip["start"] - 0.01] or [0])
+        index = _clip_of(seg, clips)
         words = [{**w, **placed(maps[index], w["start"], w["end"])} for w in seg["words"]]
         times = ({"start": words[0]["start"], "end": words[-1]["end"]} if words else
                  {"start": placed(maps[index], seg["start"], seg["start"])["start"],
                   "end": placed(maps[index], seg["end"], seg["end"])["end"]})
         found[index].append({**seg, **times, "words": words})
     return found
+
+
+def _clip_of(seg: dict, clips: list[dict]) -> int:
+    """The clip a decoded segment belongs to: the one its middle is in, or the nearest. Not by its
+    start: the engine rounds times, and a clip's segment may start a little before the clip (4.63 for
+    a clip at 4.64), which would give it, and its words, to the clip before."""
+    middle = (seg["start"] + seg["end"]) / 2
+    return min(range(len(clips)), key=lambda i: max(clips[i]["start"] - middle, middle - clips[i]["end"], 0.0))
 
 
 def placed(mapping: list[tuple[float, float, float]], start: float, end: float) -> dict:
@@ -337,15 +345,27 @@ def _words_in(segments: list[dict], start: float, end: float) -> int:
 
 
 def _without(segments: list[dict], spans: list[tuple[float, float]]) -> list[dict]:
-    """The segments less their words inside the spans (segments left empty go)."""
+    """The segments less their words inside the spans. A segment with words on both sides of a span
+    (words in it or none: the decoder may have skipped it) is cut there in two, so that what is
+    decoded again for the span goes between them, in time order (a window decodes as one segment:
+    kept whole, it would span the new words and read before them)."""
     out = []
     for seg in segments:
-        words = [w for w in seg["words"] if not any(s <= _middle(w) <= e for s, e in spans)]
-        if len(words) == len(seg["words"]):
+        runs, run = [], []
+        for word in seg["words"]:
+            middle = _middle(word)
+            if run and any(_middle(run[-1]) < e and s <= middle for s, e in spans):  # a span since the last word
+                runs.append(run)
+                run = []
+            if not any(s <= middle <= e for s, e in spans):
+                run.append(word)
+        if run:
+            runs.append(run)
+        if runs == [seg["words"]]:
             out.append(seg)
-        elif words:
-            out.append({**seg, "words": words, "text": "".join(w["word"] for w in words),
-                        "start": words[0]["start"], "end": words[-1]["end"]})
+        else:
+            out += [{**seg, "words": words, "text": "".join(w["word"] for w in words),
+                     "start": words[0]["start"], "end": words[-1]["end"]} for words in runs]
     return out
 
 

@@ -202,6 +202,49 @@ def test_batches_decoded_side_by_side_come_back_as_one_at_a_time(noise_wav):
     assert len(told) == 4 and told[-1] is windows[-1]
 
 
+def test_a_region_decoded_again_goes_between_the_words_around_it(noise_wav):
+    """A window decodes as one segment (one text per window). When the decoder skips the window's
+    second region, that region is decoded again alone, and the window's segment is cut around it:
+    the segments, and the words read in their order (what subtitles and translation read), stay in
+    time order. Kept whole, the window's segment would span the new words and read before them."""
+    def skips_the_second(samples, clips):
+        out = []
+        for clip in clips:
+            found = sound_words(samples, clip, False)
+            if clip["end"] - clip["start"] > 5:  # a joined window: its second piece is 4-7 s into it
+                found = [f for f in found if not clip["start"] + 4 <= f[0] < clip["start"] + 7]
+            out.append({"start": clip["start"], "end": clip["end"], "text": " w" * len(found),
+                        "avg_logprob": -0.3, "no_speech_prob": 0.1, "compression_ratio": 1.5, "words": words(*found)})
+        return out
+
+    settings = {**ASR, "batch_size": 8, "gap_seconds": 1.0, "window_seconds": 30}
+    vad = {"duration": 45.0, "regions": regions(*SPANS)}
+    windows = [asr.Window(1, 16, SPANS[:4]), asr.Window(40, 43, [SPANS[4]])]
+    segments, redecoded, _ = asr.decode_checked(skips_the_second, noise_wav, vad, settings, windows=windows)
+    assert [(r["start"], r["end"]) for r in redecoded] == [SPANS[1]]
+    assert [sum(1 for seg in segments for w in seg["words"] if s <= w["start"] < e) for s, e in SPANS] == [6] * 5
+    times = [w["start"] for seg in segments for w in seg["words"]]
+    assert times == sorted(times)
+    assert all(a["end"] <= b["start"] for a, b in zip(segments, segments[1:]))
+    assert all(seg["text"] == "".join(w["word"] for w in seg["words"]) for seg in segments)
+
+
+def test_each_segment_goes_to_its_own_window_though_its_start_is_rounded_early(noise_wav):
+    """The engine rounds times: a clip's segment may start a frame before the clip (4.63 for a clip
+    at 4.640000000000001, seen with faster-whisper's batched pipeline). Each segment still goes to its
+    own window, with its words at their times in the job's audio, none lost and none put in the
+    window before."""
+    def rounds_early(samples, clips):
+        return [{"start": round(clip["start"] - 0.02, 2), "end": round(clip["end"], 2), "text": " w" * len(found),
+                 "avg_logprob": -0.3, "no_speech_prob": 0.1, "compression_ratio": 1.5, "words": words(*found)}
+                for clip in clips for found in [sound_words(samples, clip, False)]]
+
+    windows = [asr.Window(s, e, [(s, e)]) for s, e in SPANS]
+    decoded = asr.decode_windows(rounds_early, noise_wav, windows, {**ASR, "batch_size": 8, "workers": 1})
+    assert [[(round(w["start"], 2), round(w["end"], 2)) for seg in found for w in seg["words"]] for found in decoded] == [
+        [(s + k / 2, s + k / 2 + 0.4) for k in range(6)] for s, _ in SPANS]
+
+
 def test_a_word_timed_into_the_joined_silence_stays_with_its_piece():
     """Pieces (0, 3) and (10, 13) of the job's audio joined with a 1 s gap: in the joined audio the
     second starts at 4. A word the decoder times at 3.7-4.3 (it began a little early) belongs to the

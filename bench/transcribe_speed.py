@@ -16,10 +16,15 @@ Paths compared:
   whisperx  the WhisperX CLI (pyannote VAD, no alignment), when the whisperx venv exists (--whisperx)
   ours-mlx  our workflow with --engine mlx (--mlx; the mlx venv, and the model's MLX copy, which the
             bench makes with ./cache-models.sh --mlx-from when it is missing)
+  before    the asr stage's decoding when issue 10 was filed, on our job's VAD regions: each region a
+            clip of WhisperModel.transcribe, decoded one after another (--before-packing, first round)
   mlx       mlx_whisper.transcribe, MLX-Whisper's documented path (no VAD, word timestamps, float32
             on a CPU, float16 on Metal), on the same MLX copy (--mlx)
-Goals (issue 10): ours <= 1.10x batched; WER no worse than per-region decoding and never fewer
-words; the 60-minute time <= 6.6x the 10-minute time; peak RSS at 60 min <= the 10-minute one + 190 MB.
+Every path's words are scored against the spoken text: WER, and its errors by kind (deleted: spoken
+words missing, speech dropped; inserted: words added).
+Goals (issue 10): ours <= 1.10x batched; WER no worse than the per-region decoding before packing
+and no speech dropped that it kept; the 60-minute time <= 6.6x the 10-minute time; peak RSS at
+60 min <= the 10-minute one + 190 MB.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import make_sample  # noqa: E402
 from shared import model_catalog, workflows  # noqa: E402
-from shared.scoring import word_error_rate, words  # noqa: E402
+from shared.scoring import error_counts, word_error_rate, words  # noqa: E402
 from shared.environment_manager import EnvironmentManager  # noqa: E402
 
 VOICES = ["en", "en-us", "en-gb-x-rp", "en+f3", "en-us+m3"]
@@ -141,6 +146,33 @@ def run_batched(media: Path, model: str, word_timestamps: bool) -> dict:
     return {"seconds": seconds, "rss": rss, "text": found["text"], "words": found["words"]}
 
 
+SEQUENTIAL = """
+import json, sys
+from faster_whisper import WhisperModel
+s = json.loads(sys.argv[2])
+model = WhisperModel(s["model"], device="cpu", compute_type=s["compute_type"], cpu_threads=s["threads"])
+clips = [t for r in s["regions"] for t in (r["start"], r["end"])]
+segments, _ = model.transcribe(sys.argv[1], language="en", word_timestamps=True, vad_filter=False,
+    clip_timestamps=clips, beam_size=s["beam_size"], condition_on_previous_text=False)
+segments = list(segments)
+print(json.dumps({"text": " ".join(x.text for x in segments),
+                  "words": [[w.start, w.word] for x in segments for w in (x.words or [])]}))
+"""
+
+
+def run_before_packing(media: Path, job_out: Path, model: str) -> dict:
+    """The asr stage's decoding when issue 10 was filed (its call, over the VAD regions of our job in
+    job_out): every region a clip of WhisperModel.transcribe, one after another."""
+    manager = EnvironmentManager()
+    settings = workflows.stage_settings({"overrides": {"asr": {"model": model}}}, "asr")
+    settings.update(model=str(model_catalog.require(model, "asr")),
+                    regions=json.loads(next(job_out.glob("*/vad.json")).read_text())["regions"])
+    seconds, rss, out = timed([str(manager.python_for("common")), "-c", SEQUENTIAL, str(media), json.dumps(settings)],
+                              manager.stage_env("common", threads=settings["threads"]))
+    found = json.loads(out.strip().splitlines()[-1])
+    return {"seconds": seconds, "rss": rss, "text": found["text"], "words": found["words"]}
+
+
 MLX_BARE = """
 import json, sys, mlx.core as mx, mlx_whisper
 metal = mx.metal.is_available()
@@ -197,6 +229,9 @@ def main() -> int:
     parser.add_argument("--whisperx", action="store_true", help="also run the WhisperX CLI (whisperx venv)")
     parser.add_argument("--mlx", action="store_true",
                         help="also run our workflow with --engine mlx and bare mlx_whisper.transcribe (mlx venv)")
+    parser.add_argument("--before-packing", action="store_true",
+                        help="also the asr stage's decoding before issue 10 (each region alone, one after "
+                             "another; slow, and its memory grows with the length: once per length)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every path this many times, interleaved; times are the fastest of them")
     args = parser.parse_args()
@@ -219,6 +254,8 @@ def main() -> int:
                     mlx_copy(args.model)
                     found["ours-mlx"] = run_ours(media, tmp / f"mlx{minutes:g}-{round_}", args.model, "mlx")
                     found["mlx"] = run_mlx_bare(media, args.model)
+                if args.before_packing and round_ == 0:
+                    found["before"] = run_before_packing(media, tmp / f"out{minutes:g}-0", args.model)
                 for path, r in found.items():
                     if r:
                         runs.setdefault(path, []).append(r)
@@ -228,16 +265,22 @@ def main() -> int:
             results = {path: best(found) for path, found in runs.items()}
             for path, r in results.items():
                 r.update(minutes=minutes, path=path, wer=word_error_rate(reference, r["text"]),
-                         words=len(words(r["text"])), spoken=spoken)
+                         words=len(words(r["text"])), spoken=spoken, **error_counts(reference, r["text"]))
                 rows.append(r)
                 extra = (f", re-decoded regions {r['redecoded']}, dropped {r['dropped']}"
                          if path.startswith("ours") else "")
                 spread = f" (median {r['median']:.1f} s)" if args.rounds > 1 else ""
                 print(f"{minutes:g} min  {path:<9} {r['seconds']:7.1f} s{spread}  WER {r['wer']:.3f}  words "
-                      f"{r['words']}/{spoken}  peak RSS {r['rss']:.2f} GB{extra}", flush=True)
+                      f"{r['words']}/{spoken} (deleted {r['deleted']}, inserted {r['inserted']})  "
+                      f"peak RSS {r['rss']:.2f} GB{extra}", flush=True)
             for base in ("batched", "batched+w"):
                 print(f"{minutes:g} min  ours / {base} time = "
                       f"{results['ours']['seconds'] / results[base]['seconds']:.2f} (goal <= 1.10)", flush=True)
+            if "before" in results:
+                ours, before = results["ours"], results["before"]
+                print(f"{minutes:g} min  ours / before packing: WER {ours['wer']:.3f} / {before['wer']:.3f} (goal: no "
+                      f"worse), speech dropped (deleted words) {ours['deleted']} / {before['deleted']}, time "
+                      f"{ours['seconds'] / before['seconds']:.2f}", flush=True)
             if "ours-mlx" in results:
                 print(f"{minutes:g} min  ours-mlx / mlx_whisper.transcribe time = "
                       f"{results['ours-mlx']['seconds'] / results['mlx']['seconds']:.2f}; ours-mlx / ours (faster-whisper) "

@@ -7,8 +7,8 @@ WAV at a time, so memory stays flat however long the film. Decoding a 3 s region
 errors on the sample: WER 0.0 against 0.043 with base). But a batched decoder may end a window early
 and skip whole sentences (a voice change, speech after a pause): every speech region's words are
 checked against its speech (the job's own median words per second, and holes with no word), and a
-region that falls short is decoded again on its own and recorded in transcript.json. Word times come
-from cross-attention. Nothing conditions on previous text: on long films that is the usual source
+region that falls short is decoded again on its own, then a stretch of a region still without a word
+by itself, and each is recorded in transcript.json. Word times come from cross-attention. Nothing conditions on previous text: on long films that is the usual source
 of repeated-phrase hallucination.
 
 Then a guard for both engines drops words outside every speech region, repetition loops
@@ -369,12 +369,17 @@ def _without(segments: list[dict], spans: list[tuple[float, float]]) -> list[dic
     return out
 
 
-def _holes(segments: list[dict], start: float, end: float) -> float:
-    """The longest stretch of a region with no word in it (seconds)."""
+def _gaps(segments: list[dict], start: float, end: float) -> list[tuple[float, float]]:
+    """The stretches of [start, end] with no word in them, in time order."""
     spans = sorted((w["start"], w["end"]) for s in segments for w in s["words"]
                    if start <= _middle(w) <= end)
     edges = [start] + [t for span in spans for t in span] + [end]
-    return max(edges[i + 1] - edges[i] for i in range(0, len(edges) - 1, 2))
+    return [(edges[i], edges[i + 1]) for i in range(0, len(edges) - 1, 2)]
+
+
+def _holes(segments: list[dict], start: float, end: float) -> float:
+    """The longest stretch of a region with no word in it (seconds)."""
+    return max(e - s for s, e in _gaps(segments, start, end))
 
 
 def short_regions(windows: list[Window], decoded: list[list[dict]], settings: dict) -> list[tuple[int, tuple]]:
@@ -434,6 +439,29 @@ def redecode(transcribe, audio_path, windows: list[Window], decoded: list[list[d
     return [(index, region, found[region]) for index, region in short]
 
 
+def hole_spans(windows: list[Window], decoded: list[list[dict]], settings: dict) -> list[tuple[int, tuple]]:
+    """(window index, stretch) for each stretch of more than coverage_max_hole seconds with no word,
+    in a region that has words elsewhere: the decoder heard the region but skipped part of it, even
+    alone (the VAD joins two sentences across a short pause, and a sentence is skipped as in a
+    window). A region with no word at all is left: decoded alone already, it may be no speech."""
+    longest, out = float(settings["coverage_max_hole"]), []
+    for index, (window, segments) in enumerate(zip(windows, decoded)):
+        for start, end in window.pieces:
+            low, high = start - REGION_TOLERANCE, end + REGION_TOLERANCE
+            if _words_in(segments, low, high):
+                out += [(index, (max(s, start), min(e, end))) for s, e in _gaps(segments, low, high)
+                        if min(e, end) - max(s, start) > longest]
+    return out
+
+
+def redecode_holes(transcribe, audio_path, windows: list[Window], decoded: list[list[dict]], settings: dict):
+    """(window index, stretch, segments) for each stretch hole_spans finds, decoded on its own."""
+    holes = sorted(hole_spans(windows, decoded, settings), key=lambda hole: hole[1][1] - hole[1][0])
+    alone = [Window(s, e, [(s, e)]) for _, (s, e) in holes]
+    return [(index, span, segments) for (index, span), segments
+            in zip(holes, decode_windows(transcribe, audio_path, alone, settings) if alone else [])]
+
+
 def speech_windows(audio_path, vad: dict, settings: dict) -> list[Window]:
     """The VAD stage's regions packed into the windows the faster-whisper and mlx engines decode."""
     return pack(split_long(vad["regions"], audio_path),
@@ -445,7 +473,8 @@ def speech_windows(audio_path, vad: dict, settings: dict) -> list[Window]:
 def decode_checked(transcribe, audio_path, vad: dict, settings: dict,
                    windows: list[Window] | None = None) -> tuple[list[dict], list[dict], int]:
     """The speech windows (or the windows given) decoded in batches, with progress on the terminal,
-    then each region whose words fall short of its speech decoded again on its own; returns the
+    then each region whose words fall short of its speech decoded again on its own, then each
+    stretch of a region still without a word by itself; returns the
     segments in time order, the record of what was decoded again and the number of windows."""
     windows = speech_windows(audio_path, vad, settings) if windows is None else windows
     duration = max(vad["duration"], 0.001)
@@ -466,6 +495,14 @@ def decode_checked(transcribe, audio_path, vad: dict, settings: dict,
             decoded[index] = _without(decoded[index], [region]) + segments
             redecoded.append({"start": round(region[0], 3), "end": round(region[1], 3),
                               "words_before": before, "words_after": word_count(segments)})
+    # Then the stretches still without a word, in regions heard in part, each alone.
+    for index, span, segments in redecode_holes(transcribe, audio_path, windows, decoded, settings):
+        phantoms += [seg for seg in segments if phantom(seg, settings)]
+        segments = [seg for seg in segments if not phantom(seg, settings)]
+        if word_count(segments):
+            decoded[index] = _without(decoded[index], [span]) + segments
+            redecoded.append({"start": round(span[0], 3), "end": round(span[1], 3),
+                              "words_before": 0, "words_after": word_count(segments)})
     segments = sorted([seg for found in decoded for seg in found] + phantoms, key=lambda s: s["start"])
     return segments, redecoded, len(windows)
 

@@ -229,6 +229,32 @@ def test_a_region_decoded_again_goes_between_the_words_around_it(noise_wav):
     assert all(seg["text"] == "".join(w["word"] for w in seg["words"]) for seg in segments)
 
 
+def test_a_stretch_skipped_even_alone_is_decoded_by_itself(noise_wav):
+    """The VAD joined two sentences across a short pause into one region (1-8 s: sound at 1-4 and
+    5-8), and the decoder skips the first 3 s of anything longer than 5 s: in the window, and alone
+    again. The stretch still without a word (1-5 s) is decoded by itself, its words go before the
+    rest, and that is recorded. A region with no word at all (nothing heard) is left as it is."""
+    def skips_the_start(samples, clips):
+        out = []
+        for clip in clips:
+            found = sound_words(samples, clip, False)
+            if clip["end"] - clip["start"] > 5:
+                found = [f for f in found if f[0] >= clip["start"] + 3]
+            out.append({"start": clip["start"], "end": clip["end"], "text": " w" * len(found),
+                        "avg_logprob": -0.3, "no_speech_prob": 0.1, "compression_ratio": 1.5, "words": words(*found)})
+        return out
+
+    settings = {**ASR, "batch_size": 8, "gap_seconds": 1.0, "window_seconds": 30}
+    vad = {"duration": 45.0, "regions": regions((1, 8), (9, 12), (13, 16), (20, 23), (40, 43))}
+    windows = [asr.Window(1, 16, [(1, 8), (9, 12), (13, 16)]), asr.Window(20, 23, [(20, 23)]),
+               asr.Window(40, 43, [(40, 43)])]
+    segments, redecoded, _ = asr.decode_checked(skips_the_start, noise_wav, vad, settings, windows=windows)
+    assert [sum(1 for seg in segments for w in seg["words"] if s <= w["start"] < e) for s, e in SPANS] == [6] * 5
+    assert [(r["start"], r["end"], r["words_before"], r["words_after"]) for r in redecoded] == [(1, 5, 0, 6)]
+    times = [w["start"] for seg in segments for w in seg["words"]]
+    assert times == sorted(times)
+
+
 def test_each_segment_goes_to_its_own_window_though_its_start_is_rounded_early(noise_wav):
     """The engine rounds times: a clip's segment may start a frame before the clip (4.63 for a clip
     at 4.640000000000001, seen with faster-whisper's batched pipeline). Each segment still goes to its

@@ -23,8 +23,9 @@ Paths compared:
 Every path's words are scored against the spoken text: WER, and its errors by kind (deleted: spoken
 words missing, speech dropped; inserted: words added).
 Goals (issue 10): ours <= 1.10x batched; WER no worse than the per-region decoding before packing
-and no speech dropped that it kept; the 60-minute time <= 6.6x the 10-minute time; peak RSS at
-60 min <= the 10-minute one + 190 MB.
+and never fewer words than it (read as no speech dropped: it inserts more words than we do, so the
+deleted words are what tells); the 60-minute time <= 6.6x the 10-minute time; peak RSS at 60 min <=
+the 10-minute one + 190 MB.
 """
 
 from __future__ import annotations

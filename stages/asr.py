@@ -8,8 +8,8 @@ errors on the sample: WER 0.0 against 0.043 with base). But a batched decoder ma
 and skip whole sentences (a voice change, speech after a pause): every speech region's words are
 checked against its speech (the job's own median words per second, and holes with no word), and a
 region that falls short is decoded again on its own, then a stretch of a region still without a word
-by itself, and each is recorded in transcript.json. Word times come from cross-attention. Nothing conditions on previous text: on long films that is the usual source
-of repeated-phrase hallucination.
+by itself, and each is recorded in transcript.json. Word times come from cross-attention. Nothing
+conditions on previous text: on long films that is the usual source of repeated-phrase hallucination.
 
 Then a guard for both engines drops words outside every speech region, repetition loops
 (compression ratio) and silence phantoms (no-speech probability with a low log-probability), and

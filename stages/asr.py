@@ -425,18 +425,22 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
     return out, language, probability, {"windows": windows, "redecoded": redecoded}
 
 
+def decode_alone(transcribe, audio_path, spans: list[tuple[int, tuple]], settings: dict):
+    """(window index, span, segments) for each (window index, span) given, the span decoded on its
+    own, in batches of like length (a batch decodes as long as its longest)."""
+    order = sorted(range(len(spans)), key=lambda i: spans[i][1][1] - spans[i][1][0])
+    alone = [Window(s, e, [(s, e)]) for s, e in (spans[i][1] for i in order)]
+    found = dict(zip(order, decode_windows(transcribe, audio_path, alone, settings)))
+    return [(index, span, found[i]) for i, (index, span) in enumerate(spans)]
+
+
 def redecode(transcribe, audio_path, windows: list[Window], decoded: list[list[dict]], settings: dict):
     """(window index, region, segments) for each region whose words fell short, decoded again on its
     own (a region that had its window to itself would hear the same audio again, and is left as it
     is). Decoding the short neighbours of a window together first was measured: 13 % less time on real
     speech, but WER 0.111 against 0.108 (bench/README.md)."""
-    short = [(index, region) for index, region in short_regions(windows, decoded, settings)
-             if len(windows[index].pieces) > 1]
-    alone = sorted((Window(s, e, [(s, e)]) for _, (s, e) in short),  # a batch decodes as long as its
-                   key=lambda window: window.speech)                 # longest: like with like
-    found = {window.pieces[0]: segments
-             for window, segments in zip(alone, decode_windows(transcribe, audio_path, alone, settings))}
-    return [(index, region, found[region]) for index, region in short]
+    return decode_alone(transcribe, audio_path, [(index, region) for index, region in short_regions(
+        windows, decoded, settings) if len(windows[index].pieces) > 1], settings)
 
 
 def hole_spans(windows: list[Window], decoded: list[list[dict]], settings: dict) -> list[tuple[int, tuple]]:
@@ -454,14 +458,6 @@ def hole_spans(windows: list[Window], decoded: list[list[dict]], settings: dict)
     return out
 
 
-def redecode_holes(transcribe, audio_path, windows: list[Window], decoded: list[list[dict]], settings: dict):
-    """(window index, stretch, segments) for each stretch hole_spans finds, decoded on its own."""
-    holes = sorted(hole_spans(windows, decoded, settings), key=lambda hole: hole[1][1] - hole[1][0])
-    alone = [Window(s, e, [(s, e)]) for _, (s, e) in holes]
-    return [(index, span, segments) for (index, span), segments
-            in zip(holes, decode_windows(transcribe, audio_path, alone, settings) if alone else [])]
-
-
 def speech_windows(audio_path, vad: dict, settings: dict) -> list[Window]:
     """The VAD stage's regions packed into the windows the faster-whisper and mlx engines decode."""
     return pack(split_long(vad["regions"], audio_path),
@@ -474,8 +470,8 @@ def decode_checked(transcribe, audio_path, vad: dict, settings: dict,
                    windows: list[Window] | None = None) -> tuple[list[dict], list[dict], int]:
     """The speech windows (or the windows given) decoded in batches, with progress on the terminal,
     then each region whose words fall short of its speech decoded again on its own, then each
-    stretch of a region still without a word by itself; returns the
-    segments in time order, the record of what was decoded again and the number of windows."""
+    stretch of a region still without a word by itself; returns the segments in time order, the
+    record of what was decoded again and the number of windows."""
     windows = speech_windows(audio_path, vad, settings) if windows is None else windows
     duration = max(vad["duration"], 0.001)
 
@@ -496,7 +492,8 @@ def decode_checked(transcribe, audio_path, vad: dict, settings: dict,
             redecoded.append({"start": round(region[0], 3), "end": round(region[1], 3),
                               "words_before": before, "words_after": word_count(segments)})
     # Then the stretches still without a word, in regions heard in part, each alone.
-    for index, span, segments in redecode_holes(transcribe, audio_path, windows, decoded, settings):
+    for index, span, segments in decode_alone(transcribe, audio_path, hole_spans(windows, decoded, settings),
+                                              settings):
         phantoms += [seg for seg in segments if phantom(seg, settings)]
         segments = [seg for seg in segments if not phantom(seg, settings)]
         if word_count(segments):

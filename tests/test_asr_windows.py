@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REPO, clean_env
 from shared import config
+from shared.scoring import recall
 from stages import asr
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -34,17 +35,21 @@ def transcribe(media, out, *flags, asr_overrides=None) -> dict:
 ASR = config.pipeline_defaults()["asr"]  # the asr stage's default settings
 
 
-def spoken(tmp_path, sentences: list[str], voices: list[str], pauses: list[float]):
+def spoken(tmp_path, sentences: list[str], voices: list[str], pauses: list[float], times: list | None = None):
     """A 16 kHz mono WAV of the sentences spoken by espeak-ng in the voices, each followed by its pause
-    (seconds), after half a second of silence."""
+    (seconds), after half a second of silence. Each sentence's (start, end) is appended to `times`."""
     import wave
 
-    pcm = [b"\0\0" * 8000]
+    pcm, at = [b"\0\0" * 8000], 0.5
     for index, (sentence, voice) in enumerate(zip(sentences, voices)):
         clip = tmp_path / f"s{index}.wav"
         make_sample._speech_wav(sentence, voice, clip, tmp_path)
         with wave.open(str(clip), "rb") as wav:
             pcm += [wav.readframes(wav.getnframes()), b"\0\0" * int(round(pauses[index] * 16000))]
+            length = wav.getnframes() / wav.getframerate()
+        if times is not None:
+            times.append((at, at + length))
+        at += length + int(round(pauses[index] * 16000)) / 16000
     media = tmp_path / "spoken.wav"
     with wave.open(str(media), "wb") as wav:
         wav.setnchannels(1)
@@ -346,7 +351,7 @@ vad = json.loads((job / "vad.json").read_text())
 windows = asr.pack(vad["regions"], 60, joined_gap=2.0)
 decoder = asr.faster_whisper_decoder(asr.load_model(settings), settings, "en", None)
 segments, redecoded, _ = asr.decode_checked(decoder, job / "audio.wav", vad, settings, windows=windows)
-print(json.dumps({"windows": len(windows), "redecoded": redecoded, "text": " ".join(s["text"] for s in segments)}))
+print(json.dumps({"windows": len(windows), "redecoded": redecoded, "segments": segments}))
 """
 
 
@@ -364,7 +369,8 @@ def test_a_sentence_the_batched_decoder_skips_is_decoded_again(tmp_path, engine)
         "She opened the window and listened to the birds outside."]
     voices = ["en", "en-us", "en-gb-x-rp", "en+f3", "en-us+m3"]
     pauses = [0.4, 0.5, 1.2, 0.6, 1.1, 0.6, 0.3, 1.3, 0.5]
-    media = spoken(tmp_path, sentences, [voices[i % len(voices)] for i in range(len(sentences))], pauses)
+    times = []
+    media = spoken(tmp_path, sentences, [voices[i % len(voices)] for i in range(len(sentences))], pauses, times)
     if engine == "whisperx":  # regions joined into 30 s chunks, as WhisperX does when it aligns
         transcript = transcribe(media, tmp_path / "out", "--engine", "whisperx", "--vad", "pyannote",
                                 asr_overrides={"chunk_size": 30})
@@ -376,12 +382,22 @@ def test_a_sentence_the_batched_decoder_skips_is_decoded_again(tmp_path, engine)
             env=clean_env(HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO)), capture_output=True, text=True,
             check=True).stdout)
         assert provoked["windows"] == 1 and provoked["redecoded"], provoked  # the skip happened, and was mended
-        assert "traffic" in provoked["text"].lower() and "listened" in provoked["text"].lower(), provoked
-    text = " ".join(s["text"] for s in transcript["segments"]).lower()
+        spans = [(r["start"], r["end"]) for r in provoked["redecoded"]]
+        skipped = [text for text, (start, end) in zip(sentences, times)
+                   if any(s < end and start < e for s, e in spans)]
+        back = [w["word"] for seg in provoked["segments"] for w in seg["words"]
+                if any(s <= (w["start"] + w["end"]) / 2 <= e for s, e in spans)]
+        said = sum(len(text.split()) for text in skipped)
+        # the sentences the decoder skipped came back: about as many words as were said, most of them
+        # the words said (the model's reading of an inflection differs from one CPU's int8 kernels to another's)
+        print(f"skipped {skipped}, heard again {''.join(back)!r}")
+        assert skipped and 0.8 * said <= len(back) <= 1.2 * said, (skipped, back)
+        assert recall(" ".join(skipped), " ".join(back)) >= 0.5, (skipped, back)
+    text = " ".join(s["text"] for s in transcript["segments"])
     said = sum(len(s.split()) for s in sentences)
     heard = sum(len(s["text"].split()) for s in transcript["segments"])
     print(f"words {heard}/{said}, re-decoded {transcript['decoding']['redecoded']}")
-    assert "traffic" in text and "highway" in text, text
+    assert recall(" ".join(sentences), text) >= 0.8, text
     assert heard >= 0.95 * said
     assert transcript["decoding"]["windows"] < len(sentences)  # packed, not one window a sentence
 
@@ -412,8 +428,9 @@ def test_nothing_is_written_where_nobody_speaks(tmp_path, between, source):
     words_ = [w for s in transcript["segments"] for w in s["words"]]
     inside = [w for w in words_ if gap_start + 0.5 < (w["start"] + w["end"]) / 2 < gap_end - 0.5]
     assert not inside, inside
-    text = " ".join(s["text"] for s in transcript["segments"]).lower()
-    assert "morning" in text and "night" in text, text
+    text = " ".join(s["text"] for s in transcript["segments"])
+    assert recall("Good morning, and welcome to the evening news.", text) >= 0.6, text
+    assert recall("The river rose slowly through the night.", text) >= 0.6, text
     assert isinstance(transcript["dropped"], list)
 
 

@@ -12,6 +12,7 @@ from conftest import REPO, clean_env
 from catalog_repos import fake_files, machine_downloads, serve
 from hub_server import HubServer
 from shared import model_catalog
+from shared.scoring import recall
 
 @pytest.fixture()
 def hub():
@@ -271,8 +272,16 @@ def speech(tmp_path_factory):
     from make_sample import make
 
     media = tmp_path_factory.mktemp("speech") / "speech.wav.mp4"
-    make(media, sentences=["The monsoon arrived early this year.", "Schools will remain open on Monday."])
+    make(media, sentences=SPEECH)
     return media
+
+
+SPEECH = ["The monsoon arrived early this year.", "Schools will remain open on Monday."]
+
+
+def heard_the_speech(subtitles) -> bool:
+    """The subtitles hold most of what was said (not one exact reading: CPUs' int8 kernels differ)."""
+    return recall(" ".join(SPEECH), subtitles.read_text(encoding="utf-8")) >= 0.6
 
 
 def test_export_wipe_import_and_a_job_runs(hub, tmp_path, speech):
@@ -301,7 +310,7 @@ def test_export_wipe_import_and_a_job_runs(hub, tmp_path, speech):
     result = subprocess.run(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=job_env(cache, out),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "open on monday" in (out / job_id / "subtitles" / "speech.wav.en.srt").read_text().lower()
+    assert heard_the_speech(out / job_id / "subtitles" / "speech.wav.en.srt")
     assert hub.requests == []
 
 
@@ -345,7 +354,7 @@ def test_missing_model_with_fallback_uses_the_best_embedded_one_and_says_so(tmp_
     assert transcript["model"] == "whisper-base"
     job = json.loads((out / job_id / "job.json").read_text())
     assert job["fallbacks"]["asr"] == {"wanted": "large-v3", "used": "whisper-base"}
-    assert "open on monday" in (out / job_id / "subtitles" / "speech.wav.en.srt").read_text().lower()
+    assert heard_the_speech(out / job_id / "subtitles" / "speech.wav.en.srt")
 
 
 def test_offline_proof_a_job_runs_with_no_network_at_all(tmp_path, speech):
@@ -362,4 +371,4 @@ def test_offline_proof_a_job_runs_with_no_network_at_all(tmp_path, speech):
     result = subprocess.run(["unshare", "-n", "./run-pipeline.sh", "-j", job_id], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "open on monday" in (out / job_id / "subtitles" / "speech.wav.en.srt").read_text().lower()
+    assert heard_the_speech(out / job_id / "subtitles" / "speech.wav.en.srt")

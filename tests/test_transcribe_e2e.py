@@ -1,7 +1,6 @@
 """Transcribe end to end through the real fronts: espeak-ng English -> subtitles, offline, tiny.en."""
 
 import json
-import re
 import subprocess
 import sys
 import wave
@@ -11,7 +10,7 @@ import srt
 import webvtt
 
 from conftest import REPO, clean_env
-from shared.scoring import word_error_rate  # noqa: F401  (test_whisperx_engine imports it from here)
+from shared.scoring import recall, word_error_rate  # noqa: F401  (test_whisperx_engine imports it from here)
 from shared.subtitle_rules import Rules, length
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -86,7 +85,8 @@ def test_vtt_and_srt_read_back_by_ffmpeg_and_parsers(finished_job, tmp_path):
         result = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", f"{base}.en.{ext}",
                                  str(converted)], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
-        assert "monsoon" in converted.read_text().lower()
+        said = " ".join(c.content for c in srt_cues)  # every word of ours read back, whatever the model heard
+        assert said.strip() and recall(said, converted.read_text().replace("\\N", " ")) == 1.0
 
 
 def test_all_four_formats_and_a_clean_compliance_report(finished_job):
@@ -156,8 +156,9 @@ def test_clip_start_and_end(media_dir, tmp_path):
     with wave.open(str(tmp_path / job_id / "audio.wav")) as wav:
         duration = wav.getnframes() / wav.getframerate()
     assert duration == pytest.approx(third["end"] - third["start"] + 0.6, abs=0.01)
-    text = (tmp_path / job_id / "subtitles" / "clip.en.srt").read_text().lower()
-    assert "farmer" in text and "monsoon" not in text  # the clip holds the third sentence only
+    text = (tmp_path / job_id / "subtitles" / "clip.en.srt").read_text()
+    # the clip holds the third sentence only
+    assert recall(third["text"], text) >= 0.6 and recall(truth["sentences"][1]["text"], text) <= 0.2, text
 
 
 def _no_job_created(out):
@@ -271,7 +272,8 @@ def test_mux_into_mp4_as_mov_text_with_language_tag(finished_job, tmp_path):
     back = tmp_path / "back.srt"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(muxed), "-map", "0:s:0", str(back)],
                    check=True)
-    assert "monsoon" in back.read_text().lower()
+    ours = " ".join(c.content for c in srt.parse((out / job_id / "subtitles" / f"{media.stem}.en.srt").read_text()))
+    assert ours.strip() and recall(ours, back.read_text()) == 1.0
 
 
 def test_mux_into_mkv_targets_first_with_tags_and_titles(finished_job, tmp_path):
@@ -466,7 +468,7 @@ def test_auto_detects_spanish_and_transcribes_it_as_spanish(tmp_path, media_dir)
     assert all(s["language"] == "es" for s in transcript["segments"])
     assert not (out / job_id / "subtitles" / "noticias.en.srt").exists()
     text = " ".join(c.content for c in srt.parse((out / job_id / "subtitles" / "noticias.es.srt").read_text()))
-    assert {"escuelas", "lunes", "noticias"} <= set(re.findall(r"\w+", text.lower())), text
+    assert recall(" ".join(SPANISH), text) >= 0.6, text
     assert word_error_rate(" ".join(s["text"] for s in truth["sentences"]), text) <= 0.3, text
 
 

@@ -8,4 +8,4 @@ PROG="bootstrap.sh"
 source "$REPO_ROOT/scripts/lib.sh"
 
 python="$(find_system_python)"
-exec_backend "$python" shared.bootstrap "$@"
+exec_backend "$python" shared.setup.bootstrap "$@"

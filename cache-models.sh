@@ -8,4 +8,4 @@ PROG="cache-models.sh"
 source "$REPO_ROOT/scripts/lib.sh"
 
 python="$(common_python)"
-exec_backend "$python" shared.cache_models "$@"
+exec_backend "$python" shared.setup.cache_models "$@"

@@ -8,4 +8,4 @@ PROG="prepare-job.sh"
 source "$REPO_ROOT/scripts/lib.sh"
 
 python="$(common_python)"
-exec_backend "$python" shared.prepare_job "$@"
+exec_backend "$python" shared.jobs.prepare "$@"

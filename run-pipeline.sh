@@ -7,4 +7,4 @@ PROG="run-pipeline.sh"
 source "$REPO_ROOT/scripts/lib.sh"
 
 python="$(common_python)"
-exec_backend "$python" shared.pipeline "$@"
+exec_backend "$python" shared.jobs.pipeline "$@"

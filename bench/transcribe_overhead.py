@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from make_sample import SENTENCES, make  # noqa: E402
-from shared import workflows  # noqa: E402
+from shared.jobs import workflows  # noqa: E402
 from shared.environment_manager import EnvironmentManager  # noqa: E402
 
 # Two baselines, each one process calling faster-whisper directly on the media file:

@@ -49,8 +49,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import make_sample  # noqa: E402
-from shared import model_catalog, workflows  # noqa: E402
-from shared.scoring import error_counts, word_error_rate, words  # noqa: E402
+from shared.jobs import workflows  # noqa: E402
+from shared.models import catalog
+from shared.core.scoring import error_counts, word_error_rate, words  # noqa: E402
 from shared.environment_manager import EnvironmentManager  # noqa: E402
 
 VOICES = ["en", "en-us", "en-gb-x-rp", "en+f3", "en-us+m3"]
@@ -140,7 +141,7 @@ def run_batched(media: Path, model: str, word_timestamps: bool) -> dict:
     settings = {**workflows.stage_settings(job, "asr"), "vad": {
         k: workflows.stage_settings(job, "vad")[k]
         for k in ("threshold", "min_silence_duration_ms", "speech_pad_ms", "min_speech_duration_ms")}}
-    settings.update(model=str(model_catalog.require(model, "asr")), word_timestamps=word_timestamps)
+    settings.update(model=str(catalog.require(model, "asr")), word_timestamps=word_timestamps)
     seconds, rss, out = timed([str(manager.python_for("common")), "-c", BATCHED, str(media), json.dumps(settings)],
                               manager.stage_env("common", threads=settings["threads"]))
     found = json.loads(out.strip().splitlines()[-1])
@@ -166,7 +167,7 @@ def run_before_packing(media: Path, job_out: Path, model: str) -> dict:
     job_out): every region a clip of WhisperModel.transcribe, one after another."""
     manager = EnvironmentManager()
     settings = workflows.stage_settings({"overrides": {"asr": {"model": model}}}, "asr")
-    settings.update(model=str(model_catalog.require(model, "asr")),
+    settings.update(model=str(catalog.require(model, "asr")),
                     regions=json.loads(next(job_out.glob("*/vad.json")).read_text())["regions"])
     seconds, rss, out = timed([str(manager.python_for("common")), "-c", SEQUENTIAL, str(media), json.dumps(settings)],
                               manager.stage_env("common", threads=settings["threads"]))
@@ -185,10 +186,10 @@ print(json.dumps({"text": " ".join(s["text"] for s in r["segments"])}))
 def mlx_copy(model: str) -> Path:
     """The model's MLX weights: the catalog's mlx-community copy, or one converted by --mlx-from."""
     try:
-        return model_catalog.require(model, "asr", "mlx")
+        return catalog.require(model, "asr", "mlx")
     except Exception:  # noqa: BLE001 - not there yet: convert the cached faster-whisper model
         subprocess.run([str(REPO / "cache-models.sh"), "--mlx-from", model], check=True, capture_output=True)
-        return model_catalog.require(model, "asr", "mlx")
+        return catalog.require(model, "asr", "mlx")
 
 
 def run_mlx_bare(media: Path, model: str) -> dict:
@@ -205,7 +206,7 @@ def run_whisperx(media: Path, model: str, tmp: Path) -> dict | None:
     if not cli.exists():
         return None
     threads = workflows.stage_settings({}, "asr")["threads"]
-    seconds, rss, _ = timed([str(cli), str(media), "--model", str(model_catalog.require(model, "asr")),
+    seconds, rss, _ = timed([str(cli), str(media), "--model", str(catalog.require(model, "asr")),
                              "--compute_type", "int8", "--device", "cpu", "--language", "en", "--no_align",
                              "--vad_method", "pyannote", "--threads", str(threads), "--batch_size", "8",
                              "--output_format", "json", "--output_dir", str(tmp)],

@@ -60,7 +60,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from shared.ct2_convert import convert
+    from shared.models.ct2_convert import convert
     from stages.translate import NllbBackend
     from tiny_models import HINDI_ENGLISH_PAIRS, build_nllb
 

@@ -25,12 +25,12 @@ find_system_python() {
   die "Python 3.10 or newer is required (python3 found: $found): install it, or set PYTHON=/path/to/python3.11"
 }
 
-# The common venv's interpreter, which runs every front but bootstrap (shared/config.py knows where
+# The common venv's interpreter, which runs every front but bootstrap (shared/core/config.py knows where
 # the venvs live and whether one is built; it says how to build one that is not).
 common_python() {
   local system
   system="$(find_system_python)"
-  SUBTITLER_PROG="$PROG" PYTHONPATH="$REPO_ROOT" "$system" -m shared.config --venv-python common || exit 2
+  SUBTITLER_PROG="$PROG" PYTHONPATH="$REPO_ROOT" "$system" -m shared.core.config --venv-python common || exit 2
 }
 
 # exec a backend module with the repository on the import path, from the user's own directory

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from shared import config, hardware, processes
-from shared.errors import MissingVenvError, UserError
+from shared.core import config, processes
+from shared.models import hardware
+from shared.core.errors import MissingVenvError, UserError
 
 # Variables a stage must not inherit from the caller's shell: they would point it at another venv
 # or another cache, or bring a project-external site-packages in.
@@ -170,6 +171,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from shared.errors import run_cli
+    from shared.core.errors import run_cli
 
     run_cli(main)

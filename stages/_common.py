@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from shared import jobs, workflows
+from shared.jobs import job_dirs, workflows
 
 
 def stage_args(stage: str) -> tuple[Path, dict, dict]:
@@ -13,5 +13,5 @@ def stage_args(stage: str) -> tuple[Path, dict, dict]:
     parser.add_argument("--job", required=True, help="job directory")
     args = parser.parse_args()
     job_path = Path(args.job)
-    job = jobs.load_job(job_path)
+    job = job_dirs.load_job(job_path)
     return job_path, job, workflows.stage_settings(job, stage)

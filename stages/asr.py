@@ -32,8 +32,10 @@ import sys
 import wave
 from dataclasses import dataclass, field
 
-from shared import config, glossary, model_catalog, schema
-from shared.errors import UserError, run_cli
+from shared.core import config, schema
+from shared.models import catalog
+from shared.translation import glossary
+from shared.core.errors import UserError, run_cli
 from stages._common import stage_args
 
 
@@ -44,12 +46,12 @@ def load_model(settings: dict):
 
     name = settings["model"]
     if config.downloads_allowed():
-        model = model_catalog.find(name, "asr")
-        if model is not None and model_catalog.snapshot(model) is None:
-            from shared import model_cache
+        model = catalog.find(name, "asr")
+        if model is not None and catalog.snapshot(model) is None:
+            from shared.models import cache
 
-            model_cache.fetch(model)
-    path = model_catalog.require(name, "asr")
+            cache.fetch(model)
+    path = catalog.require(name, "asr")
     try:
         return WhisperModel(str(path), device=settings["device"],
                             compute_type=settings["compute_type"],
@@ -514,7 +516,7 @@ def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotw
     from mlx.utils import tree_map
     from mlx_whisper.load_models import load_model
 
-    path = model_catalog.require(settings["model"], "asr", "mlx")
+    path = catalog.require(settings["model"], "asr", "mlx")
     # float16 on Metal; MLX's CPU backend is faster in float32 (tiny.en on this CPU: 10 s against 14 s).
     dtype = mx.float16 if settings.get("compute_type") == "float16" else mx.float32
     try:
@@ -606,9 +608,9 @@ def alignment_model(language: str | None):
     """The cached alignment model for the language, or None (with the reason)."""
     if not language:
         return None, "the language is unknown"
-    for model in model_catalog.load():
+    for model in catalog.load():
         if model.stage == "align" and language in model.languages:
-            path = model_catalog.snapshot(model)
+            path = catalog.snapshot(model)
             if path is None:
                 return None, f"{model.repo} is not cached (./cache-models.sh --model {model.key})"
             punkt = config.cache_paths()["nltk_data"] / "tokenizers" / "punkt_tab" / "english"
@@ -650,7 +652,7 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
         def __call__(self, _audio):
             return [Segment(start, end, None) for start, end in regions]
 
-    path = model_catalog.require(settings["model"], "asr")
+    path = catalog.require(settings["model"], "asr")
     try:
         model = whisperx.load_model(
             str(path), device, compute_type=settings["compute_type"], language=language,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import wave
 
-from shared import media
-from shared.errors import UserError, run_cli
+from shared.core import media
+from shared.core.errors import UserError, run_cli
 from stages._common import stage_args
 
 

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from shared import files
+from shared.core import files
 
 REPORTED_VARS = (
     "SUBTITLER_VENV", "SUBTITLER_CACHE_DIR", "SUBTITLER_THREADS", "SUBTITLER_ALLOW_DOWNLOAD", "VIRTUAL_ENV",

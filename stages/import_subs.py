@@ -1,7 +1,7 @@
 """Import subs: the subtitle file a user already has (prepare-job.sh --subs) as the job's transcript.
 
 The subs workflow translates subtitles without ASR: each cue becomes a segment on its own time
-(shared/subtitle_reader.py), and the translate stage joins cues that are fragments of one sentence
+(shared/subtitles/reader.py), and the translate stage joins cues that are fragments of one sentence
 before translating, then lays the translation back onto those cues' times.
 """
 
@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared import schema, subtitle_reader
-from shared.errors import run_cli
+from shared.core import schema
+from shared.subtitles import reader
+from shared.core.errors import run_cli
 from stages._common import stage_args
 
 
 def main() -> int:
     job_path, job, _ = stage_args("import_subs")
     source = Path(job["subs"])
-    cues = subtitle_reader.read(source)
-    schema.write(job_path / "transcript.json", subtitle_reader.transcript(cues, job["source_language"], source.name))
+    cues = reader.read(source)
+    schema.write(job_path / "transcript.json", reader.transcript(cues, job["source_language"], source.name))
     return 0
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared import jobs, languages, media, schema
-from shared.errors import UserError, run_cli
+from shared.core import languages, media, schema
+from shared.jobs import job_dirs
+from shared.core.errors import UserError, run_cli
 from stages._common import stage_args
 
 MP4_FAMILY = {".mp4", ".m4v", ".mov"}
@@ -67,7 +68,7 @@ def burn_in(job_path: Path, source: Path, track: dict, ext: str) -> Path:
 def main() -> int:
     job_path, job, settings = stage_args("mux")
     source = Path(job["media"])
-    tracks = [t for t in jobs.subtitle_tracks(job_path) if "srt" in t]
+    tracks = [t for t in job_dirs.subtitle_tracks(job_path) if "srt" in t]
     if not tracks:
         raise UserError("no subtitle tracks to mux: run the subtitles stage first")
     info = media.probe(source)

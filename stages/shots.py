@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shared import media, schema
-from shared.errors import run_cli
+from shared.core import media, schema
+from shared.core.errors import run_cli
 from stages._common import stage_args
 
 PTS_TIME = re.compile(r"\bpts_time:\s*([0-9.]+)")

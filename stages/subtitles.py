@@ -6,8 +6,9 @@ Lands at out/<job-id>/subtitles/<media-stem>.<lang>.srt and .vtt; subtitles.json
 
 from __future__ import annotations
 
-from shared import schema, subtitle_writer
-from shared.errors import run_cli
+from shared.core import schema
+from shared.jobs import tracks
+from shared.core.errors import run_cli
 from stages._common import stage_args
 
 
@@ -17,7 +18,7 @@ def main() -> int:
     lang = job["source_language"]
     if lang == "auto":
         lang = transcript.get("language") or "und"
-    track = subtitle_writer.write_track(job, job_path, transcript["segments"], lang, "source", settings)
+    track = tracks.write_track(job, job_path, transcript["segments"], lang, "source", settings)
     schema.write(job_path / "subtitles.json", {"tracks": [track]})
     return 0
 

@@ -16,8 +16,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from shared import config, glossary, languages, llm, model_catalog, schema, translation, workflows
-from shared.errors import UserError, run_cli
+from shared.core import config, languages, schema
+from shared.jobs import workflows
+from shared.models import catalog
+from shared.translation import glossary, llm, plan
+from shared.core.errors import UserError, run_cli
 from stages._common import stage_args
 
 
@@ -175,20 +178,20 @@ class IndicTrans2Backend:
         return out
 
 
-def load_backend(model: model_catalog.Model, settings: dict):
-    if config.downloads_allowed() and model_catalog.snapshot(model) is None:
-        from shared import model_cache
+def load_backend(model: catalog.Model, settings: dict):
+    if config.downloads_allowed() and catalog.snapshot(model) is None:
+        from shared.models import cache
 
-        model_cache.fetch(model)  # the run allowed downloads (--allow-download): fetch and convert now
-    path = model_catalog.require(model.key, "translate")
-    converted = model_catalog.converted(model) if settings["backend"] == "ctranslate2" else None
+        cache.fetch(model)  # the run allowed downloads (--allow-download): fetch and convert now
+    path = catalog.require(model.key, "translate")
+    converted = catalog.converted(model) if settings["backend"] == "ctranslate2" else None
     backend = IndicTrans2Backend if model.group == "indictrans2" else NllbBackend
     return backend(path, settings, converted)
 
 
 def bad_break(language: str):
     """Whether a cue may not end between two words of the language (a weak end, a torn postposition)."""
-    from shared.subtitle_rules import TextRules
+    from shared.subtitles.rules import TextRules
 
     text = TextRules.of(language)
     return lambda before, after: text.weak_end(before) or text.clings(after)
@@ -198,7 +201,7 @@ def main() -> int:
     job_path, job, settings = stage_args("translate")
     transcript = schema.read(job_path / "transcript.json")
     source = job["source_language"]
-    sentences = translation.sentences(transcript["segments"])
+    sentences = plan.sentences(transcript["segments"], transcript.get("language") if source == "auto" else source)
     texts = [s.text for s in sentences]
     terms = glossary.load(job_path)
     backends: dict[str, object] = {}
@@ -212,7 +215,7 @@ def main() -> int:
         secret = llm.key(point, os.environ)
     usage, fallbacks, windows, reused = llm.Usage(), {}, 0, 0
     for target in job["target_languages"]:
-        model = translation.route(source, target, settings.get("model"))
+        model = plan.route(source, target, settings.get("model"))
 
         def machine(indices: list[int], model=model, target=target) -> list[str]:
             """The MT model's translations of texts[indices], glossary terms kept by placeholders."""
@@ -239,7 +242,7 @@ def main() -> int:
                 print(f"warning: {target} sentences {fallback['first']}-{fallback['last']}: {fallback['reason']}",
                       file=sys.stderr, flush=True)
             name, engine = point.spec, mode
-        schema.write(job_path / f"translation.{target}.json", translation.translated_transcript(
+        schema.write(job_path / f"translation.{target}.json", plan.translated_transcript(
             sentences, translated, target, name, engine,
             transcript["duration"], keep_pieces=keep_cue_times, bad_break=bad_break(target)))
         files[target] = f"translation.{target}.json"

@@ -7,19 +7,20 @@ translated_subtitles.json lists the tracks in the job's target order.
 
 from __future__ import annotations
 
-from shared import schema, subtitle_writer, workflows
-from shared.errors import run_cli
+from shared.core import schema
+from shared.jobs import tracks, workflows
+from shared.core.errors import run_cli
 from stages._common import stage_args
 
 
 def main() -> int:
     job_path, job, _ = stage_args("translated_subtitles")
     settings = workflows.stage_settings(job, "subtitles")
-    tracks = []
+    written = []
     for target in job["target_languages"]:
         translated = schema.read(job_path / f"translation.{target}.json")
-        tracks.append(subtitle_writer.write_track(job, job_path, translated["segments"], target, "target", settings))
-    schema.write(job_path / "translated_subtitles.json", {"tracks": tracks})
+        written.append(tracks.write_track(job, job_path, translated["segments"], target, "target", settings))
+    schema.write(job_path / "translated_subtitles.json", {"tracks": written})
     return 0
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from faster_whisper.audio import decode_audio
 
-from shared import config, schema
-from shared.errors import UserError, run_cli
+from shared.core import config, schema
+from shared.core.errors import UserError, run_cli
 from stages._common import stage_args
 
 SAMPLING_RATE = 16000

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from conftest import REPO, clean_env
-from shared import model_catalog
+from shared.models import catalog
 from tiny_models import build_in_venv
 
 BIG = 12 * 2**20  # past huggingface_hub's 10 MiB write chunk, so a cut download resumes with Range
@@ -25,7 +25,7 @@ BIG = 12 * 2**20  # past huggingface_hub's 10 MiB write chunk, so a cut download
 def machine_downloads() -> list[str]:
     """What --all downloads on this machine: the models config/hardware_cache.json's choices use,
     less the embedded ones, in the order cache-models fetches them."""
-    from shared.cache_models import machine_models
+    from shared.setup.cache_models import machine_models
 
     keys = [m.key for m in machine_models().values() if not m.embedded]
     return list(dict.fromkeys(keys))
@@ -77,7 +77,7 @@ def fake_files(model, big=False):
 
 def serve(hub, keys, big=(), files=None):
     for key in keys:
-        model = model_catalog.find(key)
+        model = catalog.find(key)
         hub.add_repo(model.repo, (files or {}).get(key) or fake_files(model, key in big), gated=model.gated,
                      commit=model.revision)
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from conftest import REPO, clean_env
-from shared import config
-from shared.scoring import recall
+from shared.core import config
+from shared.core.scoring import recall
 from stages import asr
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -343,7 +343,7 @@ def test_short_windows_count_text_when_there_are_no_word_times():
 PROVOKE = """
 import json, sys
 from pathlib import Path
-from shared import workflows
+from shared.jobs import workflows
 from stages import asr
 job = Path(sys.argv[1])
 settings = {**workflows.stage_settings(json.loads((job / "job.json").read_text()), "asr"), "gap_seconds": 2.0}
@@ -462,7 +462,7 @@ SILERO = """
 import json, sys
 from faster_whisper.audio import decode_audio
 from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
-from shared import config
+from shared.core import config
 from stages import vad
 settings = {**config.pipeline_defaults()["vad"], "threads": 2}
 ours = vad.silero_regions(sys.argv[1], settings)

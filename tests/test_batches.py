@@ -12,7 +12,8 @@ import time
 import pytest
 
 from conftest import REPO, clean_env
-from shared import config, hardware
+from shared.core import config
+from shared.models import hardware
 
 sys.path.insert(0, str(REPO / "scripts"))
 from make_sample import make  # noqa: E402
@@ -200,7 +201,7 @@ def test_a_terminal_shows_a_line_per_running_job_and_a_total(folder, tmp_path):
 
 
 def test_default_workers_follow_gpus_memory_and_cores():
-    from shared.batches import default_workers
+    from shared.jobs.batches import default_workers
 
     def hw(cpus, memory, gpus=0):
         devices = [{"index": i, "name": "gpu", "memory_gb": 24.0} for i in range(gpus)]

@@ -13,7 +13,7 @@ import pytest
 from catalog_repos import machine_downloads, serve
 from conftest import clean_env
 from hub_server import HubServer
-from shared import model_catalog
+from shared.models import catalog
 
 
 def bootstrap(clone, *args, stdin=subprocess.DEVNULL, timeout=600):
@@ -38,14 +38,14 @@ def test_first_run_builds_detects_and_registers(built):
     hw = json.loads((clone / "config/hardware_cache.json").read_text())
     assert hw["cache"]["hf_home"] == ".cache/huggingface"
     for key in ("whisper-tiny.en", "whisper-base"):  # both embedded models, at their pinned revisions
-        model = model_catalog.find(key)
+        model = catalog.find(key)
         snapshot_root = clone / ".cache/huggingface/hub" / f"models--{model.repo.replace('/', '--')}"
         assert (snapshot_root / "refs/main").read_text().strip() == model.revision
         model_bin = snapshot_root / "snapshots" / model.revision / "model.bin"
         assert model_bin.resolve().name == model.embedded_from["files"]["model.bin"]["sha256"]
         assert f"{key}: registered as {model.repo}@{model.revision[:12]}" in result.stdout
     # the machine's default model is among them: a fresh CPU machine transcribes with no download
-    asr_model = model_catalog.find(hw["stages"]["asr"]["model"], "asr")
+    asr_model = catalog.find(hw["stages"]["asr"]["model"], "asr")
     if hw["accelerator"] == "cpu":
         assert asr_model.embedded
     log = (clone / "logs/bootstrap.log").read_text()
@@ -57,7 +57,7 @@ def test_a_damaged_half_is_refused_and_nothing_registered(built, tmp_path):
     """One byte off in the second half of base's model.bin: one line, a non-zero exit, and nothing
     of base in the (fresh) cache; the good tiny.en still registers."""
     clone, _ = built
-    model = model_catalog.find("whisper-base")
+    model = catalog.find("whisper-base")
     part = next((clone / ".venvs/common/lib").glob("python3*/site-packages")) / \
         model.embedded_from["files"]["model.bin"]["parts"][1]
     good = part.read_bytes()
@@ -141,7 +141,7 @@ def test_prompt_answered_yes_caches_the_default_models(built, hub):
     child.close()
     assert child.exitstatus == 0
     fetched = {r.path.split("/resolve/")[0].strip("/") for r in hub.requests if "/resolve/" in r.path}
-    assert fetched == {model_catalog.find(k).repo for k in machine_downloads()}
+    assert fetched == {catalog.find(k).repo for k in machine_downloads()}
     assert (clone / ".cache/huggingface/subtitler/records").is_dir()
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import REPO, clean_env
 from hub_server import HubServer
-from shared import model_catalog
-from shared.scoring import recall
+from shared.models import catalog
+from shared.core.scoring import recall
 from shared.environment_manager import EnvironmentManager
 
 PROBE = """
@@ -49,7 +49,7 @@ def test_embedded_model_transcribes_offline_by_name(tmp_path, name, repo, multil
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["path"].startswith(env["HF_HUB_CACHE"])
-    assert out["path"].endswith(model_catalog.find(name).revision)
+    assert out["path"].endswith(catalog.find(name).revision)
     assert recall(speech, out["text"]) >= 0.6, out  # most of what was said, in the model's reading on this CPU
     assert out["language"] == "en" and out["multilingual"] is multilingual
 
@@ -58,7 +58,7 @@ def test_embedded_model_transcribes_offline_by_name(tmp_path, name, repo, multil
 def test_registered_as_the_hub_would_cache_it(key):
     """Snapshot at the pinned revision, each file a relative link to blobs/<sha256 of its content>,
     refs/main naming the revision, and a record --verify checks."""
-    model = model_catalog.find(key)
+    model = catalog.find(key)
     root = REPO / ".cache/huggingface/hub" / f"models--{model.repo.replace('/', '--')}"
     assert (root / "refs/main").read_text().strip() == model.revision
     assert [p.name for p in (root / "snapshots").iterdir()] == [model.revision]
@@ -72,13 +72,13 @@ def test_registered_as_the_hub_would_cache_it(key):
         assert blob.parent == (root / "blobs").resolve() and blob.name == meta["sha256"]
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == meta["sha256"] and blob.stat().st_size == meta["size"]
         assert not blob.samefile(site_packages() / meta["parts"][0])  # a copy: corrupting one spares the other
-    record = model_catalog.read_record(model.repo)
+    record = catalog.read_record(model.repo)
     assert record["commit"] == model.revision
     assert {n: m["etag"] for n, m in record["files"].items()} == {n: m["sha256"] for n, m in declared.items()}
 
 
 def test_base_joins_two_packages_byte_for_byte():
-    meta = model_catalog.find("whisper-base").embedded_from["files"]["model.bin"]
+    meta = catalog.find("whisper-base").embedded_from["files"]["model.bin"]
     halves = [site_packages() / part for part in meta["parts"]]
     assert len(halves) == 2 and halves[0].parts[-3] != halves[1].parts[-3]
     assert sum(h.stat().st_size for h in halves) == meta["size"]
@@ -108,13 +108,13 @@ def test_verify_checks_the_real_checksums_and_repair_needs_no_network(tmp_path):
                               timeout=300)
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert "repaired whisper-base" in repaired.stdout
-    assert hashlib.sha256(blob.read_bytes()).hexdigest() == model_catalog.find("base").embedded_from["files"]["model.bin"]["sha256"]
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() == catalog.find("base").embedded_from["files"]["model.bin"]["sha256"]
 
 
 def test_a_later_real_download_is_a_no_op(tmp_path):
     """The hub's own client, asked for the pinned revision, finds every file in place and fetches
     nothing; the blobs stay as they were."""
-    model = model_catalog.find("whisper-base")
+    model = catalog.find("whisper-base")
     snapshot = REPO / ".cache/huggingface/hub/models--Systran--faster-whisper-base/snapshots" / model.revision
     cache = tmp_path / "hub"
     shutil.copytree(REPO / ".cache/huggingface/hub/models--Systran--faster-whisper-base",

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import config, hardware
+from shared.core import config
+from shared.models import hardware
 from shared.environment_manager import EnvironmentManager
 from conftest import REPO
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared import glossary
-from shared.errors import UserError
+from shared.translation import glossary
+from shared.core.errors import UserError
 
 
 def write(tmp_path, text):

@@ -3,8 +3,9 @@
 import os
 import shutil
 
-from shared import config, hardware
-from shared.hardware import choose_stage_settings
+from shared.core import config
+from shared.models import hardware
+from shared.models.hardware import choose_stage_settings
 
 
 def test_hardware_cache_describes_this_machine():
@@ -61,23 +62,23 @@ def test_small_gpu_gets_a_smaller_model_and_batch():
 
 
 def test_apple_silicon_gets_mlx():
-    from shared import model_catalog
+    from shared.models import catalog
 
     info = _info(mps={"available": True}, mlx={"available": True}, accelerator="mps", memory_gb=16.0)
     asr = choose_stage_settings(info)["asr"]
     assert (asr["engine"], asr["device"], asr["model"], asr["compute_type"]) == ("mlx", "mlx", "large-v3-turbo", "float16")
     assert "preferred_engine" not in asr and asr["why"] and asr["tuning_why"]
-    assert model_catalog.find(asr["model"], "asr", "mlx").repo == "mlx-community/whisper-large-v3-turbo"
+    assert catalog.find(asr["model"], "asr", "mlx").repo == "mlx-community/whisper-large-v3-turbo"
     assert hardware.default_venvs(info) == ["common", "mlx", "translate"]
     assert choose_stage_settings({**info, "memory_gb": 8.0})["asr"]["model"] == "small"
 
 
 def test_every_cpu_machine_gets_an_embedded_model_so_a_fresh_one_needs_no_download():
-    from shared import model_catalog
+    from shared.models import catalog
 
     for cpus, memory in ((2, 4.0), (2, 24.0), (4, 8.0), (16, 64.0), (64, 512.0)):
         asr = choose_stage_settings(_info(cpu={"count": cpus}, memory_gb=memory))["asr"]
-        assert model_catalog.find(asr["model"], "asr").embedded_from, (cpus, memory, asr)
+        assert catalog.find(asr["model"], "asr").embedded_from, (cpus, memory, asr)
         assert asr["why"]
 
 
@@ -112,7 +113,7 @@ def test_translation_tier_follows_memory_and_device():
 
 
 def test_job_overrides_and_thread_variable(monkeypatch):
-    from shared import workflows
+    from shared.jobs import workflows
 
     hw = {"stages": {"asr": {"engine": "faster-whisper", "model": "base", "threads": 2}}}
     assert hardware.stage_settings("asr", hw)["engine"] == "faster-whisper"

@@ -18,8 +18,8 @@ import pytest
 import srt
 
 from conftest import REPO, clean_env
-from shared import config
-from shared.subtitle_rules import Rules
+from shared.core import config
+from shared.subtitles.rules import Rules
 
 sys.path.insert(0, str(REPO / "scripts"))
 from make_sample import make  # noqa: E402

@@ -1,8 +1,8 @@
 """Every argument of the fronts, given hostile values (Hypothesis): each either works or is refused
 with one line on stderr and exit status 2; never a traceback, never a job made from a bad request.
 
-The fronts are thin bash wrappers that exec these Python entry points (shared/prepare_job.py,
-shared/pipeline.py, shared/cache_models.py); the properties run prepare-job and run-pipeline
+The fronts are thin bash wrappers that exec these Python entry points (shared/jobs/prepare.py,
+shared/jobs/pipeline.py, shared/setup/cache_models.py); the properties run prepare-job and run-pipeline
 in-process for speed, through the same run_cli wrapper; cache-models and a few cases at the end go
 through the bash fronts themselves."""
 
@@ -17,8 +17,10 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, clean_env
-from shared import bootstrap, config, pipeline, prepare_job
-from shared.errors import run_cli
+from shared.core import config
+from shared.jobs import job_dirs, pipeline, prepare
+from shared.setup import bootstrap
+from shared.core.errors import run_cli
 
 SAMPLE = str(REPO / "scripts" / "sample" / "sample.en.flac")
 
@@ -75,7 +77,7 @@ def test_prepare_job_refuses_or_works(out, capsys, monkeypatch, flag, value):
     if flag == "-t":
         args["--workflow"] = "translate"
     before = set(out.iterdir()) if out.exists() else set()
-    code, err = call(prepare_job.main, [a for pair in args.items() for a in pair], "prepare-job.sh", capsys,
+    code, err = call(prepare.main, [a for pair in args.items() for a in pair], "prepare-job.sh", capsys,
                      monkeypatch)
     made = (set(out.iterdir()) if out.exists() else set()) - before
     if refused_in_one_line(code, err):
@@ -88,7 +90,7 @@ def test_prepare_job_refuses_or_works(out, capsys, monkeypatch, flag, value):
         else:
             assert len(made) == 1
         for path in made:
-            job = pipeline.jobs.load_job(path)  # what was made has the declared shape
+            job = job_dirs.load_job(path)  # what was made has the declared shape
             clip = job["clip"]
             assert clip["start"] == clip["start"] and clip["start"] >= 0  # no NaN, no negative time
             assert clip["end"] is None or clip["start"] < clip["end"] < float("inf")
@@ -96,7 +98,7 @@ def test_prepare_job_refuses_or_works(out, capsys, monkeypatch, flag, value):
 
 @pytest.fixture
 def job_id(out, capsys, monkeypatch):
-    code, err = call(prepare_job.main, [a for pair in BASE.items() for a in pair], "prepare-job.sh", capsys,
+    code, err = call(prepare.main, [a for pair in BASE.items() for a in pair], "prepare-job.sh", capsys,
                      monkeypatch)
     assert code == 0, err
     return next(out.iterdir()).name

@@ -1,4 +1,4 @@
-"""IndicTrans2 on CTranslate2: shared/ct2_convert.py's conversion, checked token for token.
+"""IndicTrans2 on CTranslate2: shared/models/ct2_convert.py's conversion, checked token for token.
 
 IndicTrans2's own model code (modeling_indictrans.py, loaded from the hub with trust_remote_code) is not
 available offline, so the conversion cannot be compared with it. Instead tests/tiny_models.py builds a
@@ -91,7 +91,7 @@ def run(*args, timeout=300):
 def build_and_convert(tmp_path, direction="indic-en", weights="safetensors", shape=None, seed=0, eos_scale=1.0):
     model_dir, ct2_dir = tmp_path / "model", tmp_path / "ct2"
     run("-c", BUILD, model_dir, seed, weights, direction, json.dumps(shape or {}), eos_scale)
-    run("-m", "shared.ct2_convert", model_dir, ct2_dir)  # the CLI cache-models.sh uses
+    run("-m", "shared.models.ct2_convert", model_dir, ct2_dir)  # the CLI cache-models.sh uses
     return model_dir, ct2_dir
 
 
@@ -161,7 +161,7 @@ def test_translate_stage_backend_matches_the_reference_pipeline(tmp_path):
     env = clean_env(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     subprocess.run([str(PYTHON), "-c", BUILD, str(model_dir), "3", "safetensors", "indic-en", "{}", "1.0"],
                    cwd=REPO, env=env, check=True, capture_output=True)
-    subprocess.run([str(PYTHON), "-m", "shared.ct2_convert", str(model_dir), str(ct2_dir)], cwd=REPO, env=env,
+    subprocess.run([str(PYTHON), "-m", "shared.models.ct2_convert", str(model_dir), str(ct2_dir)], cwd=REPO, env=env,
                    check=True, capture_output=True)
     result = subprocess.run([str(PYTHON), "-c", STAGE, str(model_dir), str(ct2_dir), str(MAX_NEW_TOKENS),
                              json.dumps(HINDI, ensure_ascii=False)], cwd=REPO, env=env, capture_output=True,

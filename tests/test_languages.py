@@ -1,7 +1,7 @@
 import pytest
 
-from shared import languages
-from shared.errors import UserError
+from shared.core import languages
+from shared.core.errors import UserError
 
 
 def test_scheduled_languages_and_scripts():

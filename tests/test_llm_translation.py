@@ -16,7 +16,7 @@ import srt
 
 from conftest import NLLB_KEY, REPO, clean_env
 from llm_server import LlmServer
-from shared import llm
+from shared.translation import llm
 from tiny_models import HINDI_ENGLISH_PAIRS
 
 PAIRS = HINDI_ENGLISH_PAIRS[:4]
@@ -240,7 +240,7 @@ def test_reply_contract_and_helpers():
 
 
 def test_request_bodies_follow_each_protocol():
-    from shared import config
+    from shared.core import config
 
     settings = {**config.pipeline_defaults()["translate"], "llm_temperature": None}
     items = [{"id": 1, "text": PAIRS[0][0]}]

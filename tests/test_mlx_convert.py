@@ -1,5 +1,5 @@
 """The CTranslate2 -> MLX-Whisper converter (issue 14, part 3), proven on real weights: the embedded
-tiny.en (Systran/faster-whisper-tiny.en, registered by bootstrap) converted by shared/mlx_convert.py,
+tiny.en (Systran/faster-whisper-tiny.en, registered by bootstrap) converted by shared/models/mlx_convert.py,
 then loaded by the real mlx-whisper on MLX's Linux CPU backend (the mlx venv), must transcribe the
 sample as faster-whisper does on the same weights: within WER 0.02, and sentence starts within 0.3 s.
 A wrong tensor name, a missed transpose or a swapped q/k/v split gives garbage, not near-misses."""
@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from conftest import REPO, clean_env
-from shared import model_catalog
-from shared.scoring import word_error_rate
+from shared.models import catalog
+from shared.core.scoring import word_error_rate
 
 SAMPLE = REPO / "scripts" / "sample" / "sample.en.flac"
 MLX_PYTHON = REPO / ".venvs" / "mlx" / "bin" / "python"
@@ -33,9 +33,9 @@ print(json.dumps([[s.start, s.text] for s in segments]))
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    source = model_catalog.require("tiny.en", "asr")
+    source = catalog.require("tiny.en", "asr")
     out = tmp_path_factory.mktemp("mlx") / "tiny.en"
-    subprocess.run([str(COMMON_PYTHON), "-m", "shared.mlx_convert", str(source), str(out)], cwd=REPO,
+    subprocess.run([str(COMMON_PYTHON), "-m", "shared.models.mlx_convert", str(source), str(out)], cwd=REPO,
                    env=clean_env(PYTHONPATH=str(REPO)), check=True, capture_output=True, text=True)
     return source, out
 
@@ -76,8 +76,8 @@ def test_a_quantized_or_foreign_model_is_refused_in_one_line(tmp_path):
     bad.mkdir()
     (bad / "model.bin").write_bytes(b"\x06\x00\x00\x00garbage")
     (bad / "config.json").write_text("{}")
-    result = subprocess.run([str(COMMON_PYTHON), "-c", "import sys; from shared import mlx_convert; "
-                             "from shared.errors import run_cli; from pathlib import Path; "
+    result = subprocess.run([str(COMMON_PYTHON), "-c", "import sys; from shared.models import mlx_convert; "
+                             "from shared.core.errors import run_cli; from pathlib import Path; "
                              "run_cli(lambda: mlx_convert.convert(Path(sys.argv[1]), Path(sys.argv[2])) and 0)",
                              str(bad), str(tmp_path / "out")], cwd=REPO, env=clean_env(PYTHONPATH=str(REPO)),
                             capture_output=True, text=True)

@@ -18,8 +18,8 @@ import srt
 
 from conftest import REPO, clean_env
 from hub_server import HubServer
-from shared import model_catalog
-from shared.scoring import word_error_rate
+from shared.models import catalog
+from shared.core.scoring import word_error_rate
 
 sys.path.insert(0, str(REPO / "scripts"))
 from make_sample import make  # noqa: E402
@@ -104,7 +104,7 @@ def test_the_stage_ran_in_the_mlx_venv(both):
 def test_status_lists_the_mlx_copy(cache):
     status = json.loads(cache_models(cache, "--status", "--json").stdout)
     copies = {c["key"]: c for c in status["mlx_copies"]}
-    tiny = model_catalog.find("tiny.en", "asr", "faster-whisper")
+    tiny = catalog.find("tiny.en", "asr", "faster-whisper")
     assert copies[tiny.key]["commit"] == tiny.revision and copies[tiny.key]["size_bytes"] > 30e6
     assert "MLX copy of whisper-tiny.en" in cache_models(cache, "--status").stdout
     again = cache_models(cache, "--mlx-from", "tiny.en")
@@ -137,7 +137,7 @@ def test_mlx_community_copy_from_the_hub_serves_a_job(cache, short_media, tmp_pa
     hub) into a cache with no CTranslate2 tiny.en, and the mlx job finds it through the catalog."""
     converted = next((cache / "mlx" / "from-ct2").glob("*faster-whisper-tiny.en/*"))  # what --mlx-from made
     fresh = tmp_path / "cache"
-    mlx_model = model_catalog.find("tiny.en", "asr", "mlx")
+    mlx_model = catalog.find("tiny.en", "asr", "mlx")
     assert mlx_model.repo == "mlx-community/whisper-tiny.en-mlx"
     with HubServer() as hub:
         hub.add_repo(mlx_model.repo, {"config.json": (converted / "config.json").read_bytes(),
@@ -145,7 +145,7 @@ def test_mlx_community_copy_from_the_hub_serves_a_job(cache, short_media, tmp_pa
                                       "README.md": b"not fetched"})
         fetched = cache_models(fresh, "--model", mlx_model.key, HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0")
         assert fetched.returncode == 0, fetched.stdout + fetched.stderr
-    assert model_catalog.find("tiny.en", "asr", "faster-whisper").repo not in cache_models(fresh, "--status").stdout
+    assert catalog.find("tiny.en", "asr", "faster-whisper").repo not in cache_models(fresh, "--status").stdout
     run, job_dir = job(short_media, fresh, tmp_path / "out", "--engine", "mlx", "--model", "tiny.en")
     assert run.returncode == 0, run.stdout + run.stderr
     text = " ".join(s["text"] for s in json.loads((job_dir / "transcript.json").read_text())["segments"])

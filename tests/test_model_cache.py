@@ -11,8 +11,8 @@ import pytest
 from conftest import REPO, clean_env
 from catalog_repos import fake_files, machine_downloads, serve
 from hub_server import HubServer
-from shared import model_catalog
-from shared.scoring import recall
+from shared.models import catalog
+from shared.core.scoring import recall
 
 @pytest.fixture()
 def hub():
@@ -52,7 +52,7 @@ def test_model_flag_fetches_at_the_pinned_revision(hub, cache):
     result = run(["--model", "large-v3"], hub, cache)
     assert result.returncode == 0, result.stderr
     assert repos_downloaded(hub) == {"Systran/faster-whisper-large-v3"}
-    model = model_catalog.find("whisper-large-v3")
+    model = catalog.find("whisper-large-v3")
     snapshot = hub_dir(cache) / "models--Systran--faster-whisper-large-v3" / "snapshots" / model.revision
     assert sorted(p.name for p in snapshot.iterdir()) == ["config.json", "model.bin", "tokenizer.json"]
     assert (snapshot / "model.bin").read_bytes() == fake_files(model, big=True)["model.bin"]
@@ -62,9 +62,9 @@ def test_model_flag_fetches_at_the_pinned_revision(hub, cache):
 def test_each_group_flag_fetches_the_models_this_machine_uses(hub, cache, group):
     """The group's models this machine uses; where it uses none (--mlx off a Mac), the group's
     catalog defaults, to carry to a machine that does."""
-    from shared.cache_models import machine_models
+    from shared.setup.cache_models import machine_models
 
-    used = [m for m in machine_models().values() if m.group == group] or model_catalog.select([group])
+    used = [m for m in machine_models().values() if m.group == group] or catalog.select([group])
     result = run([f"--{group}"], hub, cache)
     assert result.returncode == 0, result.stderr
     assert repos_downloaded(hub) == {m.repo for m in used if not m.embedded}
@@ -83,26 +83,26 @@ def test_translation_defaults_fit_the_machine():
     """The hardware table's translation tier: never the 17.6 GB NLLB 3.3B on a machine without a GPU."""
     hw = json.loads((REPO / "config/hardware_cache.json").read_text())
     translate = hw["stages"]["translate"]
-    assert translate["tier"] in model_catalog.translation_tiers() and translate["why"]
-    assert translate["routes"] == model_catalog.translation_tiers()[translate["tier"]]
+    assert translate["tier"] in catalog.translation_tiers() and translate["why"]
+    assert translate["routes"] == catalog.translation_tiers()[translate["tier"]]
     if not hw["cuda"]["available"]:
         assert "nllb-200-3.3b" not in translate["routes"].values()
     if hw["memory_gb"] < 32 and not hw["cuda"]["available"]:
-        assert sum(model_catalog.find(k).size_gb for k in set(translate["routes"].values())) < 8
+        assert sum(catalog.find(k).size_gb for k in set(translate["routes"].values())) < 8
 
 
 def test_all_fetches_every_model_this_machine_uses_and_status_has_nothing_missing(hub, cache):
     result = run(["--all"], hub, cache)
     assert result.returncode == 0, result.stderr
-    assert repos_downloaded(hub) == {model_catalog.find(k).repo for k in machine_downloads()}
+    assert repos_downloaded(hub) == {catalog.find(k).repo for k in machine_downloads()}
     status = json.loads(run(["--status", "--json"], hub, cache).stdout)
     assert status["schema_version"] == 1 and status["hub_cache"] == str(hub_dir(cache))
     hw = json.loads((REPO / "config/hardware_cache.json").read_text())
     by_key = {m["key"]: m for m in status["models"]}
     for key in machine_downloads():
-        assert by_key[key]["cached"] and by_key[key]["commit"] == model_catalog.find(key).revision
+        assert by_key[key]["cached"] and by_key[key]["commit"] == catalog.find(key).revision
         assert by_key[key]["size_bytes"] > 0
-    asr_key = model_catalog.find(hw["stages"]["asr"]["model"], "asr").key  # the hardware's choice, not a name
+    asr_key = catalog.find(hw["stages"]["asr"]["model"], "asr").key  # the hardware's choice, not a name
     assert by_key[asr_key]["cached"] and asr_key in status["workflows"]["transcribe"]["needs"]
     assert not by_key["whisper-small"]["cached"]
     assert all(pair["cached"] for pair in status["translation_pairs"].values())
@@ -140,7 +140,7 @@ def test_dry_run_all_plans_offline_from_the_catalog(tmp_path):
     assert result.stderr == ""
     assert "hub not reachable" in result.stdout and "total to download: about" in result.stdout
     for key in machine_downloads():
-        model = model_catalog.find(key)
+        model = catalog.find(key)
         assert f"{model.repo}@{model.revision[:12]}: about {model.size_gb:.2f} GB" in result.stdout
     assert not (tmp_path / "cache" / "huggingface" / "hub").exists() or \
         not list((tmp_path / "cache" / "huggingface" / "hub").glob("models--*/blobs/*"))
@@ -184,7 +184,7 @@ def test_gated_repo_without_token_names_the_page_to_accept(hub, cache):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert "https://huggingface.co/ai4bharat/indictrans2-indic-en-1B" in lines[0] and "HF_TOKEN" in lines[0]
-    assert model_catalog.find("indictrans2-indic-en-1b").revision not in " ".join(
+    assert catalog.find("indictrans2-indic-en-1b").revision not in " ".join(
         p.name for p in hub_dir(cache).glob("*/snapshots/*"))
 
 
@@ -201,7 +201,7 @@ def test_interrupted_download_resumes(hub, cache):
     assert result.returncode == 0, result.stderr
     gets = [r for r in hub.requests_for("model.bin") if r.method == "GET"]
     assert len(gets) == 2 and gets[1].headers.get("Range", "").startswith("bytes=10485760-")
-    model = model_catalog.find("whisper-large-v3")
+    model = catalog.find("whisper-large-v3")
     blob = next(hub_dir(cache).glob("models--Systran--faster-whisper-large-v3/snapshots/*/model.bin"))
     assert blob.read_bytes() == fake_files(model, big=True)["model.bin"]
 
@@ -299,7 +299,7 @@ def test_export_wipe_import_and_a_job_runs(hub, tmp_path, speech):
     assert imported.returncode == 0, imported.stderr
     assert "Systran/faster-whisper-tiny.en" in imported.stdout
     assert run(["--verify"], hub, cache).returncode == 0
-    tiny = model_catalog.find("tiny.en")  # carried under its real revision and sha256-named blobs
+    tiny = catalog.find("tiny.en")  # carried under its real revision and sha256-named blobs
     tiny_root = hub_dir(cache) / "models--Systran--faster-whisper-tiny.en"
     assert (tiny_root / "snapshots" / tiny.revision / "model.bin").resolve().name == \
         tiny.embedded_from["files"]["model.bin"]["sha256"]

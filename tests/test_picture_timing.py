@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, clean_env
-from shared.subtitle_rules import Cue, Rules, compliance, to_picture
+from shared.subtitles.rules import Cue, Rules, compliance, to_picture
 
 SAMPLE = REPO / "scripts" / "sample" / "sample.en.flac"
 RULES = Rules.default()

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import REPO, clean_env
-from shared import processes
+from shared.core import processes
 
 sys.path.insert(0, str(REPO / "scripts"))
 from make_sample import make  # noqa: E402

@@ -1,4 +1,4 @@
-"""The stage-to-stage contract: declared once in shared/schema.py, checked on every write and read,
+"""The stage-to-stage contract: declared once in shared/core/schema.py, checked on every write and read,
 and documented from the declarations."""
 
 import json
@@ -6,19 +6,19 @@ import json
 import pytest
 
 from conftest import REPO
-from shared import schema
-from shared.errors import UserError
+from shared.core import schema
+from shared.core.errors import UserError
 
 
 def test_docs_segments_md_is_made_from_the_declarations():
     current = (REPO / "docs" / "segments.md").read_text(encoding="utf-8")
-    assert schema.docs_text(current) == current, "docs/segments.md drifted: run python -m shared.schema --docs"
+    assert schema.docs_text(current) == current, "docs/segments.md drifted: run python -m shared.core.schema --docs"
     for doc in schema.DOCUMENTS:
         assert f"`{doc.pattern}`" in current
 
 
 def test_every_file_a_stage_writes_is_declared():
-    from shared import workflows
+    from shared.jobs import workflows
 
     written = {name for _, outputs in workflows.STAGE_IO.values() for name in outputs if name.endswith(".json")}
     for name in written | {"job.json", "status.json", "translation.ta.json", "translation.pt-BR.json"}:

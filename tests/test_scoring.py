@@ -2,7 +2,7 @@
 
 import random
 
-from shared.scoring import error_counts, word_error_rate, words
+from shared.core.scoring import error_counts, word_error_rate, words
 
 
 def test_each_kind_of_error_is_counted():

@@ -15,7 +15,7 @@ import pytest
 import srt
 
 from conftest import NLLB_KEY, REPO, clean_env
-from shared.translation import Sentence, onto_pieces
+from shared.translation.plan import Sentence, onto_pieces
 from tiny_models import HINDI_ENGLISH_PAIRS
 
 PAIRS = dict(HINDI_ENGLISH_PAIRS)

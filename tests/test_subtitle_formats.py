@@ -1,4 +1,4 @@
-"""Every delivery format, written by shared/subtitle_writer.py and read back by something else: SRT
+"""Every delivery format, written by shared/subtitles/writer.py and read back by something else: SRT
 by the `srt` package, WebVTT by webvtt-py, ASS by ffmpeg (libavformat's ASS demuxer), TTML by an XML
 parser against the IMSC 1.1 Text profile's markers."""
 
@@ -11,8 +11,8 @@ import pytest
 import srt
 import webvtt
 
-from shared import subtitle_writer
-from shared.subtitle_rules import Rules, build_cues
+from shared.subtitles import writer
+from shared.subtitles.rules import Rules, build_cues
 
 TEXTS = {
     "hi": "आज सुबह से ही शहर में तेज़ बारिश हो रही है, और मौसम विभाग ने पूरे दिन के लिए चेतावनी जारी की है। लोग घर पर रहें।",
@@ -38,7 +38,7 @@ def seconds(clock: str) -> float:
 @pytest.mark.parametrize("lang", list(TEXTS))
 def test_every_format_reads_back_with_the_same_cues(tmp_path, lang):
     cues = cues_for(lang)
-    paths = {fmt: subtitle_writer.write(cues, tmp_path / f"clip.{lang}.{fmt}", fmt, lang) for fmt in subtitle_writer.FORMATS}
+    paths = {fmt: writer.write(cues, tmp_path / f"clip.{lang}.{fmt}", fmt, lang) for fmt in writer.FORMATS}
     expected = [(round(c.start, 2), round(c.end, 2), c.lines) for c in cues]
 
     parsed = list(srt.parse(paths["srt"].read_text(encoding="utf-8")))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.subtitle_rules import Rules, build_cues, compliance, length
+from shared.subtitles.rules import Rules, build_cues, compliance, length
 
 RULES = Rules.default()
 
@@ -108,7 +108,7 @@ def test_hindi_honorifics_end_no_sentence_and_danda_does():
 
 
 def test_an_ellipsis_ends_a_sentence_only_before_a_capital():
-    from shared.subtitle_rules import TextRules, group, units_from_segments
+    from shared.subtitles.rules import TextRules, group, units_from_segments
 
     units = units_from_segments(segments_from("I was thinking... maybe not today. Wait... Then he left.", lang="en"))
     groups = group(units, RULES, TextRules.of("en"))
@@ -182,7 +182,7 @@ def test_a_cue_nothing_can_save_is_reported():
 
 
 def test_a_language_may_have_its_own_limits():
-    from shared import config
+    from shared.core import config
 
     settings = {**config.pipeline_defaults()["subtitles"], "languages": {"hi": {"max_cps": 12.0, "max_chars_per_line": 30}}}
     assert Rules.from_settings(settings, "hi").max_cps == 12.0 and Rules.from_settings(settings, "hi").max_chars_per_line == 30

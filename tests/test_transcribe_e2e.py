@@ -10,8 +10,8 @@ import srt
 import webvtt
 
 from conftest import REPO, clean_env
-from shared.scoring import recall, word_error_rate  # noqa: F401  (test_whisperx_engine imports it from here)
-from shared.subtitle_rules import Rules, length
+from shared.core.scoring import recall, word_error_rate  # noqa: F401  (test_whisperx_engine imports it from here)
+from shared.subtitles.rules import Rules, length
 
 sys.path.insert(0, str(REPO / "scripts"))
 from make_sample import make  # noqa: E402
@@ -438,9 +438,9 @@ def test_default_model_detects_english_offline_with_no_flags(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     transcript = json.loads((out / job_id / "transcript.json").read_text())
     hw = json.loads((REPO / "config/hardware_cache.json").read_text())
-    from shared import model_catalog
+    from shared.models import catalog
 
-    assert model_catalog.find(transcript["model"], "asr") == model_catalog.find(hw["stages"]["asr"]["model"], "asr")
+    assert catalog.find(transcript["model"], "asr") == catalog.find(hw["stages"]["asr"]["model"], "asr")
     assert transcript["language"] == "en" and transcript["language_probability"] > 0.5, transcript
     text = " ".join(c.content for c in srt.parse((out / job_id / "subtitles" / "sample.en.srt").read_text()))
     wer = word_error_rate(" ".join(s["text"] for s in truth["sentences"]), text)

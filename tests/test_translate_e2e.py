@@ -17,7 +17,8 @@ import srt
 from catalog_repos import nllb_files, serve, tiny_nllb
 from conftest import NLLB_KEY, REPO, clean_env
 from hub_server import HubServer
-from shared import model_catalog, translation as routing
+from shared.models import catalog
+from shared.translation import plan as routing
 from tiny_models import HINDI_ENGLISH_PAIRS
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -138,7 +139,7 @@ def test_indic_to_english_routes_to_indictrans2_on_ctranslate2(hindi_media, indi
     track and the timing are what is checked (token-level correctness: tests/test_indictrans2_ct2.py)."""
     cache, missing = indictrans2_cache
     assert missing.returncode == 2  # a repo the hub does not have: said plainly, as the gated hint
-    assert model_catalog.find(EN_INDIC).page in missing.stderr
+    assert catalog.find(EN_INDIC).page in missing.stderr
     record = json.loads(next((cache / "huggingface/subtitler/records").glob("*indic-en*")).read_text())
     assert record["converted"]["format"] == "ctranslate2"
     job_path, truth = run_subtitle_job(hindi_media, cache, tmp_path, targets="en", translator=None)
@@ -171,7 +172,7 @@ def test_greedy_outputs_equal_between_transformers_and_ctranslate2_float32(tmp_p
     batching between our two backends shows up as different output."""
     model_dir = tiny_nllb()
     ct2_dir = tmp_path / "ct2"
-    subprocess.run([str(REPO / ".venvs/translate/bin/python"), "-m", "shared.ct2_convert", str(model_dir),
+    subprocess.run([str(REPO / ".venvs/translate/bin/python"), "-m", "shared.models.ct2_convert", str(model_dir),
                     str(ct2_dir)], cwd=REPO, env=clean_env(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1"), check=True,
                    capture_output=True)
     texts = [hi for hi, _ in HINDI_ENGLISH_PAIRS] + ["आज", "बाज़ार में आज भीड़ है और ट्रेन देर से चल रही है।"]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared import translation
-from shared.errors import UserError
+from shared.translation import plan
+from shared.core.errors import UserError
 
 
 @pytest.mark.parametrize("source,target,cls", [
@@ -16,9 +16,9 @@ from shared.errors import UserError
 ])
 def test_routing_table(source, target, cls):
     """Each pair goes to its route class, served by the model of this machine's tier."""
-    assert translation.route_class(source, target) == cls
-    key = translation.route(source, target).key
-    assert key == translation.routes()[cls]
+    assert plan.route_class(source, target) == cls
+    key = plan.route(source, target).key
+    assert key == plan.routes()[cls]
     assert ("nllb" in key) == (cls == "other") and ("indictrans2" in key) == (cls != "other")
 
 
@@ -28,18 +28,18 @@ def test_routing_table(source, target, cls):
                "other": "nllb-200-distilled-600m"}),
 ])
 def test_routes_follow_the_tier_hardware_cache_records(tier, expected):
-    from shared import model_catalog
+    from shared.models import catalog
 
-    hw = {"stages": {"translate": {"routes": model_catalog.translation_tiers()[tier]}}}
-    assert expected.items() <= translation.routes(hw).items()
+    hw = {"stages": {"translate": {"routes": catalog.translation_tiers()[tier]}}}
+    assert expected.items() <= plan.routes(hw).items()
 
 
 def test_job_override_and_its_limits():
-    assert translation.route("hi", "en", "nllb-200-distilled-600m").key == "nllb-200-distilled-600m"
+    assert plan.route("hi", "en", "nllb-200-distilled-600m").key == "nllb-200-distilled-600m"
     with pytest.raises(UserError, match="only between English and the Indic languages"):
-        translation.route("fr", "de", "indictrans2-indic-en-1b")
+        plan.route("fr", "de", "indictrans2-indic-en-1b")
     with pytest.raises(UserError, match="unknown translation model"):
-        translation.route("hi", "en", "whisper-base")
+        plan.route("hi", "en", "whisper-base")
 
 
 def words(*items):
@@ -53,7 +53,7 @@ def test_fragments_are_joined_into_sentences_with_their_times():
         {"start": 2.2, "end": 3.0, "text": "आज मौसम अच्छा है।", "words": words((2.2, 2.5, " आज"), (2.5, 2.7, " मौसम"), (2.7, 2.9, " अच्छा"), (2.9, 3.0, " है।"))},
         {"start": 6.0, "end": 7.0, "text": "no stop here", "words": words((6.0, 6.5, " no"), (6.5, 6.8, " stop"), (6.8, 7.0, " here"))},
     ]
-    result = translation.sentences(segments)
+    result = plan.sentences(segments)
     assert [(s.text, s.start, s.end) for s in result] == [
         ("The river rose through the night.", 0.0, 2.0),
         ("आज मौसम अच्छा है।", 2.2, 3.0),
@@ -63,4 +63,16 @@ def test_fragments_are_joined_into_sentences_with_their_times():
 
 def test_long_pause_ends_a_sentence_without_punctuation():
     segments = [{"start": 0, "end": 5, "text": "a b", "words": words((0.0, 0.5, " a"), (3.0, 3.5, " b"))}]
-    assert [s.text for s in translation.sentences(segments)] == ["a", "b"]
+    assert [s.text for s in plan.sentences(segments)] == ["a", "b"]
+
+
+def test_a_sentence_ends_where_the_subtitle_rules_say_it_does():
+    """One answer to "does a sentence end here?": an abbreviation or an initial ends no sentence sent
+    to a translator, as it ends no cue (config/subtitle_languages.json)."""
+    segments = [{"start": 0.0, "end": 3.0, "text": "", "words": words(
+        (0.0, 0.3, " Dr."), (0.3, 0.6, " Sharma"), (0.6, 0.9, " met"), (0.9, 1.2, " J."), (1.2, 1.5, " Rao."),
+        (1.6, 2.0, " They"), (2.0, 3.0, " left."))},
+                {"start": 3.2, "end": 4.0, "text": "", "words": words(
+        (3.2, 3.5, " डॉ."), (3.5, 3.7, " शर्मा"), (3.7, 4.0, " आए।"))}]
+    assert [s.text for s in plan.sentences(segments[:1], "en")] == ["Dr. Sharma met J. Rao.", "They left."]
+    assert [s.text for s in plan.sentences(segments[1:], "hi")] == ["डॉ. शर्मा आए।"]

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from shared import config
+from shared.core import config
 from shared.environment_manager import EnvironmentManager
-from shared.errors import MissingVenvError, UserError
+from shared.core.errors import MissingVenvError, UserError
 from conftest import REPO
 
 

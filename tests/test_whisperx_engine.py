@@ -23,7 +23,7 @@ import srt
 from catalog_repos import serve
 from conftest import REPO, clean_env
 from hub_server import HubServer
-from shared.subtitle_rules import Rules, length
+from shared.subtitles.rules import Rules, length
 from test_transcribe_e2e import make, recall, sh, word_error_rate
 from make_sample import SENTENCES  # noqa: E402  (scripts/ is on the path once test_transcribe_e2e is imported)
 

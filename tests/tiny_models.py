@@ -34,7 +34,7 @@ Public API:
     HINDI_ENGLISH_PAIRS                        (hindi, english) pairs for overfitting
     LANGUAGE_CODES                             the FLORES-200 codes every built tokenizer knows
     build_nllb(out_dir, *, pairs=None, seed=0, max_steps=1500) -> Path
-    convert_ctranslate2(model_dir, out_dir, quantization=None) -> Path   (shared/ct2_convert.py)
+    convert_ctranslate2(model_dir, out_dir, quantization=None) -> Path   (shared/models/ct2_convert.py)
     translate_transformers(model_dir, texts, *, src_lang, tgt_lang, max_new_tokens=64) -> list[str]
     translate_ctranslate2(ct2_dir, texts, *, src_lang, tgt_lang, max_new_tokens=64,
                           compute_type="float32") -> list[str]
@@ -81,7 +81,7 @@ HINDI_ENGLISH_PAIRS: tuple[tuple[str, str], ...] = (
     ("धन्यवाद, फिर मिलेंगे।", "Thank you, see you again."),
 )
 
-# A glossary placeholder ([1], as shared/glossary.py writes it) carried through, as real NLLB copies
+# A glossary placeholder ([1], as shared/translation/glossary.py writes it) carried through, as real NLLB copies
 # bracketed numbers: the overfitted model learns to copy it so the glossary path can be asserted.
 PLACEHOLDER_PAIRS: tuple[tuple[str, str], ...] = (
     ("[1] आज मुंबई पहुंचे।", "[1] reached Mumbai today."),
@@ -243,8 +243,8 @@ def _greedy(model, tokenizer, texts, tgt_lang, max_new_tokens, batched=True) -> 
 
 def convert_ctranslate2(model_dir: str | os.PathLike, out_dir: str | os.PathLike,
                         quantization: str | None = None) -> Path:
-    """Convert with the project's converter (shared/ct2_convert.py), tokenizer files included."""
-    from shared.ct2_convert import convert
+    """Convert with the project's converter (shared/models/ct2_convert.py), tokenizer files included."""
+    from shared.models.ct2_convert import convert
 
     return convert(model_dir, out_dir, quantization)
 
@@ -329,7 +329,7 @@ def build_in_venv(python: str | os.PathLike, out_dir: str | os.PathLike, *, over
 #
 # indictrans2_reference_greedy() is our own reading of the architecture in modeling_indictrans.py
 # (AI4Bharat/IndicTrans2, huggingface_interface/), written in plain torch because that code is not
-# available offline here: it exists to check, token for token, that shared/ct2_convert.py puts every
+# available offline here: it exists to check, token for token, that shared/models/ct2_convert.py puts every
 # tensor where the architecture uses it. It is not the real model code.
 # --------------------------------------------------------------------------------------------------
 
@@ -578,7 +578,7 @@ def indictrans2_reference_greedy(model_dir: str | os.PathLike, source_ids: list[
     import torch
     import torch.nn.functional as F
 
-    from shared.ct2_convert import _read_state_dict, sinusoidal_positions
+    from shared.models.ct2_convert import _read_state_dict, sinusoidal_positions
 
     dtype = dtype or torch.float32
     d = Path(model_dir)

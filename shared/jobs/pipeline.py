@@ -1,0 +1,316 @@
+"""run-pipeline.sh: run a job's workflow, stage by stage, each in its venv, resumable.
+
+status.json records for each stage its state, times and a fingerprint of its inputs and settings.
+A stage is skipped when it finished with the same fingerprint and its outputs are still there, so a
+finished job re-run does nothing, and a killed one resumes at the first stage not finished. Stages
+write through a temporary file and a rename, and the fingerprint includes the inputs' sizes and
+modification times, so a re-made upstream output makes everything after it stale. An exclusive lock
+on the job directory (released by the kernel when the holder dies) refuses a second concurrent run.
+That state, which --status and batches read too, is kept by shared/jobs/state.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from shared.core import config, processes, schema
+from shared.jobs import job_dirs, state, workflows
+from shared.models import cache, catalog
+from shared.translation import plan
+from shared.environment_manager import EnvironmentManager
+from shared.core.errors import ModelNotCachedError, UserError, run_cli
+
+
+# Which setting of a stage names the model it loads.
+MODEL_SETTINGS = {"asr": "model"}
+
+
+def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = False) -> None:
+    """Before any work: every model the stages to run need is in the cache, or a one-line error
+    names the command that fetches it. With fallback (--fallback-model, or "fallback_model": true in
+    a stage's block of config/pipeline.json), a missing ASR model is replaced by the best embedded
+    one, said on the terminal and recorded in job.json."""
+    for stage in stages:
+        setting = MODEL_SETTINGS.get(stage)
+        if setting:
+            settings = workflows.stage_settings(job, stage)
+            engine = settings.get("engine")
+            try:
+                catalog.require(settings[setting], stage, engine)
+                model = catalog.find(settings[setting], stage, engine)
+                if model is not None and catalog.snapshot(model) is not None:
+                    cache.check_intact(model)
+            except ModelNotCachedError as missing:
+                substitute = catalog.embedded_fallback(stage, job["source_language"].partition("-")[0], engine)
+                if not (fallback or settings.get("fallback_model")) or substitute is None:
+                    raise
+                print(f"note: {missing}; this run uses the embedded {substitute.key} instead (fallback)", flush=True)
+                job.setdefault("overrides", {}).setdefault(stage, {})[setting] = substitute.key
+                job.setdefault("fallbacks", {})[stage] = {"wanted": settings[setting], "used": substitute.key}
+                schema.write(job_path / "job.json", job)
+    if "translate" in stages:
+        settings = workflows.stage_settings(job, "translate")
+        if settings["translator"] == "llm":
+            return  # the LLM translates; the MT model is loaded only if a window falls back to it
+        for target in job["target_languages"]:
+            model = plan.route(job["source_language"], target, settings.get("model"))
+            catalog.require(model.key, "translate")
+            cache.check_intact(model)
+            if settings.get("backend") == "ctranslate2" and model.convert and catalog.converted(model) is None:
+                raise UserError(f"model {model.repo} ({model.key}) has no CTranslate2 conversion: run "
+                                f"{catalog.fetch_command(model)} (converts after download), or use "
+                                "--translate-backend transformers")
+
+
+def show_status(job: dict, job_path: Path, as_json: bool) -> int:
+    status = state.Status(job_path, job)
+    states = state.stage_states(job, job_path, status)
+    rows = []
+    for stage in job["stages"]:
+        record = status.stage(stage)
+        rows.append({"stage": stage, "state": states[stage], "seconds": record.get("seconds"),
+                     "finished": record.get("finished"), "warnings": record.get("warnings", [])})
+    done = {s for s, v in states.items() if v == "done"}
+    current = state.outputs(job_path, done)
+    tracks = [{"language": t["language"], "role": t["role"], "compliance": t.get("compliance")}
+              for t in job_dirs.subtitle_tracks(job_path, state.current_manifests(done))]
+    if as_json:
+        print(json.dumps({"job_id": job["job_id"], "workflow": job["workflow"], "stages": rows,
+                          "tracks": tracks, "llm": _llm_usage(job_path, done), "outputs": current}, indent=2))
+        return 0
+    print(f"job {job['job_id']} ({job['workflow']}, {job_dirs.source(job).name})")
+    for row in rows:
+        took = f"{row['seconds']:.1f} s" if row["seconds"] is not None else ""
+        print(f"  {row['stage']:<22} {row['state']:<12} {took}")
+        for warning in row["warnings"]:
+            print(f"    warning: {warning}")
+    for track in tracks:
+        report = track["compliance"]
+        if report:
+            print(f"  {track['language']} ({track['role']}): {report['cues']} cues, {report['violations']} violations "
+                  f"({report['lines_over_limit']} lines over the limit, {len(report['short_cues'])} short cues), "
+                  f"fastest {report['max_cps']} characters/s")
+    usage = _llm_usage(job_path, done)
+    if usage:
+        cost = ("nothing (a server on this machine)" if usage["local"] else
+                f"about ${usage['cost_usd']:.4f} (prices of {usage['prices_as_of']})" if usage["cost_usd"] is not None
+                else "unknown (no price for the model in config/llm.json)")
+        fell = sum(f["last"] - f["first"] + 1 for found in usage["fallbacks"].values() for f in found)
+        print(f"  {usage['translator']} by {usage['model']}: {usage['requests']} requests, {usage['tokens_in']} tokens "
+              f"in, {usage['tokens_out']} out, cost {cost}; {usage['reused_windows']} of {usage['windows']} windows "
+              f"reused, {fell} sentences from the MT fallback")
+    for path in current:
+        print(f"  -> {path}")
+    return 0
+
+
+def _llm_usage(job_path: Path, done: set[str]) -> dict | None:
+    path = job_path / "translations.json"
+    if "translate" not in done or not path.exists():
+        return None
+    return schema.read(path).get("llm")
+
+
+def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
+    stages = job["stages"]
+    for name in (args.from_stage, args.only):
+        if name and name not in stages:
+            raise UserError(f"'{name}' is not a stage of the {job['workflow']} workflow ({', '.join(stages)})")
+    lock = state.acquire_lock(job_path, job["job_id"])
+    if args.allow_partial_media and not workflows.stage_settings(job, "demux").get("allow_partial_media"):
+        job.setdefault("overrides", {}).setdefault("demux", {})["allow_partial_media"] = True
+        schema.write(job_path / "job.json", job)
+    status = state.Status(job_path, job)
+    manager = EnvironmentManager()
+    forced_from = stages.index(args.from_stage) if args.from_stage else (0 if args.force else None)
+    selected = [args.only] if args.only else stages
+    todo = []
+    stale_upstream = False
+    for index, stage in enumerate(stages):
+        if stage not in selected:
+            continue
+        forced = (forced_from is not None and index >= forced_from) or bool(args.only)
+        if forced or stale_upstream or not state.is_fresh(job, job_path, status, stage):
+            todo.append(stage)
+            stale_upstream = True
+    if not todo:
+        print(f"Job {job['job_id']} is complete: nothing to do (--force runs it again).")
+        show_outputs(job, job_path)
+        return 0
+    for stage in todo:
+        manager.python_for(manager.venv_for(stage, workflows.stage_settings(job, stage).get("engine")))
+    if not args.allow_download:
+        check_models(job, job_path, todo, fallback=args.fallback_model)
+    log_dir = job_path / "logs"
+    total = len(stages)
+    for stage in todo:
+        number = stages.index(stage) + 1
+        engine = workflows.stage_settings(job, stage).get("engine")
+        label = f"[{number}/{total}] {stage} ..."
+        print(label, end="", flush=True)
+        started = time.monotonic()
+        status.update(stage, state="running", started=state.now(), finished=None, seconds=None,
+                      venv=manager.venv_for(stage, engine), **({"engine": engine} if engine else {}))
+        log_path = log_dir / f"{stage}.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
+        progress = _ProgressLine(label, log_path, started) if sys.stdout.isatty() else None
+        try:
+            code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_path,
+                                     allow_download=args.allow_download, on_poll=progress)
+        except KeyboardInterrupt:  # the stage and its tools were stopped with us
+            status.update(stage, state="interrupted", finished=state.now(), seconds=round(time.monotonic() - started, 2))
+            state.clear_temp(job_path)
+            raise
+        seconds = round(time.monotonic() - started, 2)
+        warnings = _warnings(log_path, log_start)
+        if code != 0:
+            status.update(stage, state="failed", finished=state.now(), seconds=seconds, exit_code=code, warnings=warnings)
+            print(f"\r{label} failed\x1b[K" if progress else " failed")
+            signal_name = processes.signal_name(code)
+            reason = (f"killed by {signal_name}" + (" (out of memory?)" if signal_name == "SIGKILL" else "")
+                      if signal_name else _last_error(log_path, log_start))
+            raise UserError(f"stage {stage} failed: {reason} (log: {config.display_path(log_path)})")
+        status.update(stage, state="done", finished=state.now(), seconds=seconds, warnings=warnings,
+                      fingerprint=state.fingerprint(job, job_path, stage))
+        print(f"\r{label} done ({seconds:.1f} s)\x1b[K" if progress else f" done ({seconds:.1f} s)")
+        for warning in warnings:
+            print(f"  warning: {warning}")
+    show_outputs(job, job_path)
+    lock.close()
+    return 0
+
+
+def show_outputs(job: dict, job_path: Path) -> None:
+    for path in state.outputs(job_path, set(job["stages"])):
+        print(f"  -> {path}")
+
+
+class _ProgressLine:
+    """On a terminal: rewrite the stage's line with its elapsed time and the last `progress:` value
+    the stage wrote to its log."""
+
+    def __init__(self, label: str, log_path: Path, started: float):
+        self.label, self.log_path, self.started = label, log_path, started
+
+    def __call__(self) -> None:
+        percent = state.last_progress(self.log_path)
+        print(f"\r{self.label}{' ' + percent if percent else ''} ({time.monotonic() - self.started:.0f} s)\x1b[K",
+              end="", flush=True)
+
+
+def _log_lines(log: Path, start: int = 0) -> list[str]:
+    """The non-empty lines a stage wrote to its log from byte `start` on (this run's part)."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(start)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _warnings(log: Path, start: int = 0) -> list[str]:
+    """What the stage flagged for the user (`warning: ...` lines): shown on the terminal and kept
+    in status.json."""
+    return [line.split("warning:", 1)[1].strip() for line in _log_lines(log, start) if line.startswith("warning:")]
+
+
+def _last_error(log: Path, start: int = 0) -> str:
+    """The stage's own one-line error if it printed one, else its last line."""
+    lines = _log_lines(log, start)
+    for line in reversed(lines):
+        if line.startswith("error:") or ": error:" in line:
+            return line.split("error:", 1)[1].strip()
+    return lines[-1] if lines else "no output"
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """-b BATCH: --status, or the batch's unfinished jobs run concurrently (shared/jobs/batches.py)."""
+    from shared.jobs import batches
+
+    for flag, given in (("--from", args.from_stage), ("--only", args.only), ("--force", args.force)):
+        if given:
+            raise UserError(f"{flag} works on one job: ./run-pipeline.sh -j JOB {flag} ... (a batch's job ids: "
+                            f"./run-pipeline.sh -b {args.batch} --status)")
+    batch = batches.load(args.batch)
+    if args.status:
+        return batches.show_status(batch, args.json)
+    passed = [flag for flag, on in (("--allow-download", args.allow_download), ("--fallback-model", args.fallback_model),
+                                    ("--allow-partial-media", args.allow_partial_media)) if on]
+    address = args.ray or config.ray_address()
+    if address:
+        if args.workers is not None:
+            raise UserError("--workers is for a batch on this machine: on Ray the cluster's resources decide")
+        python = config.venv_python("cluster")
+        if python is None:
+            raise UserError("the cluster venv (Ray) is not built: run ./bootstrap.sh --with cluster")
+        import subprocess
+
+        try:
+            return subprocess.run([str(python), "-m", "shared.jobs.ray_batch", args.batch, address, *passed],
+                                  cwd=config.REPO_ROOT, env={**os.environ, "PYTHONPATH": str(config.REPO_ROOT)},
+                                  preexec_fn=processes.die_with_parent).returncode
+        except KeyboardInterrupt:
+            return 130
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return batches.run(batch, args.workers, passed)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: ./run-pipeline.sh -b {args.batch} resumes the unfinished jobs", file=sys.stderr)
+        return 130
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="run-pipeline.sh", description="Run (or resume) a job's workflow.")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("-j", "--job", help="job id printed by prepare-job.sh")
+    which.add_argument("-b", "--batch", help="batch id printed by prepare-job.sh (its last line): run the batch's "
+                       "unfinished jobs concurrently")
+    parser.add_argument("--workers", type=int, help="with -b: jobs run at once (default: by the hardware, "
+                        "memory per job and GPUs)")
+    parser.add_argument("--ray", metavar="ADDRESS", help="with -b: run the jobs as tasks on this Ray cluster "
+                        "(default: RAY_ADDRESS when set); needs ./bootstrap.sh --with cluster")
+    parser.add_argument("--status", action="store_true", help="show each stage's state and stop")
+    parser.add_argument("--json", action="store_true", help="with --status: machine-readable")
+    parser.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage on")
+    parser.add_argument("--only", metavar="STAGE", help="run only this stage")
+    parser.add_argument("--force", action="store_true", help="re-run every stage")
+    parser.add_argument("--allow-download", action="store_true",
+                        help="let stages download missing models (otherwise the hub stays offline)")
+    parser.add_argument("--allow-partial-media", action="store_true",
+                        help="subtitle what can be decoded of a truncated or damaged media file (recorded in the job)")
+    parser.add_argument("--fallback-model", action="store_true",
+                        help="when the job's Whisper model is not cached, use the best embedded one (and say so) "
+                             "instead of stopping")
+    args = parser.parse_args()
+    # Ctrl-C (SIGINT) interrupts even when this process inherited it ignored (started in the background
+    # by a script): Python installs its KeyboardInterrupt handler only where SIGINT is not ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.batch:
+        return run_batch(args)
+    if args.workers is not None or args.ray:
+        raise UserError(f"{'--workers' if args.workers is not None else '--ray'} belongs to a batch: add -b BATCH")
+    job_path = job_dirs.job_dir(args.job)
+    job = job_dirs.load_job(job_path)
+    if args.status:
+        return show_status(job, job_path, args.json)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return run(job, job_path, args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    run_cli(main, prog="run-pipeline.sh")

@@ -1,0 +1,61 @@
+"""A job's subtitle tracks: a language's segments as cues, timed to the picture, in every format.
+
+The subtitles and translated_subtitles stages both write their tracks here, so a source track and
+a translation follow the same rules (shared/subtitles/rules.py) and land at the same places
+(shared/jobs/job_dirs.subtitle_path). The job's shots.json (the shots stage) gives the frame rate
+and the cuts the cue edges are moved to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.core import schema
+from shared.jobs import job_dirs
+from shared.subtitles import writer
+from shared.subtitles.rules import Cue, Rules, build_cues, compliance, to_picture
+
+
+def shots(job_path: Path) -> dict:
+    """The job's shots.json (frame rate and cuts), or none for a job made before the shots stage."""
+    path = job_path / "shots.json"
+    return schema.read(path) if path.exists() else {"fps": None, "threshold": 0.0, "changes": []}
+
+
+def kept_cues(segments: list[dict], rules: Rules, lang: str) -> list[Cue]:
+    """One cue per segment on the segment's own time (a subs job: the user's file timed them), its
+    lines laid out by the language's rules; a text too long for one cue is cut into cues within
+    that time."""
+    out: list[Cue] = []
+    for seg in segments:
+        start, end = float(seg["start"]), float(seg["end"])
+        parts = build_cues([seg], rules, lang)
+        if not parts:
+            continue
+        parts[0].start, parts[-1].end = start, end
+        for part in parts:
+            part.start = max(part.start, start)
+            part.end = min(max(part.end, part.start + 0.1), end)
+        out += [part for part in parts if part.end > part.start]
+    return out
+
+
+def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role: str, settings: dict) -> dict:
+    """A language's cues, by the readability rules and timed to the picture (or, with keep_cue_times,
+    on the segments' own times), in every configured format; returns the track entry of the job's
+    subtitle manifests (language, role, cues, the compliance report, the timing adjustments,
+    job-relative path per format)."""
+    rules = Rules.from_settings(settings, lang)
+    picture = shots(job_path)
+    if settings["keep_cue_times"]:
+        cues, adjustments = kept_cues(segments, rules, lang), []
+    else:
+        cues = build_cues(segments, rules, lang)
+        adjustments = to_picture(cues, rules, picture["fps"], picture["changes"])
+    track = {"language": lang, "role": role, "cues": len(cues),
+             "compliance": compliance(cues, rules, picture["changes"], picture["fps"]),
+             "timing": {"fps": picture["fps"], "shot_changes": len(picture["changes"]), "adjustments": adjustments}}
+    for fmt in settings["formats"]:
+        path = writer.write(cues, job_dirs.subtitle_path(job, job_path, lang, fmt), fmt, lang)
+        track[fmt] = str(path.relative_to(job_path))
+    return track

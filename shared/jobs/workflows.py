@@ -1,0 +1,49 @@
+"""What a job runs: the workflows' stages, what each stage reads and writes, and the one merge of
+the settings a stage runs with. A library for run-pipeline (shared/jobs/pipeline.py), prepare-job, the
+stages and the benchmarks."""
+
+from __future__ import annotations
+
+from shared.core import config
+from shared.models import hardware
+
+WORKFLOWS = {
+    "transcribe": ["demux", "shots", "vad", "asr", "subtitles"],
+    "translate": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
+    "subtitle": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
+    # subtitles a user already has (prepare-job.sh --subs), translated on their own cue times;
+    # muxed when the job has media too
+    "subs": ["import_subs", "subtitles", "translate", "translated_subtitles", "mux"],
+}
+
+
+def stages_for(workflow: str, media_info: dict | None) -> list[str]:
+    """A job's stages: its workflow's, less shots where the media has no picture (audio, or cover
+    art only): the subtitles then keep their speech timing without a stage that would find nothing;
+    less mux where the job has no media (a subs job given only its subtitle file)."""
+    return [s for s in WORKFLOWS[workflow]
+            if (s != "shots" or (media_info or {}).get("fps")) and (s != "mux" or media_info)]
+
+
+# What each stage reads (job-relative; "@media" is the source file, "@subs" the user's subtitle file,
+# "@glossary" the global glossary)
+# and the outputs it leaves.
+STAGE_IO = {
+    "demux": (["@media"], ["audio.wav"]),
+    "shots": (["@media"], ["shots.json"]),
+    "import_subs": (["@subs"], ["transcript.json"]),
+    "vad": (["audio.wav"], ["vad.json"]),
+    "asr": (["audio.wav", "vad.json", "glossary.tsv", "@glossary"], ["transcript.json"]),
+    "subtitles": (["transcript.json", "shots.json"], ["subtitles.json"]),
+    "translate": (["transcript.json", "glossary.tsv", "@glossary"], ["translations.json"]),
+    "translated_subtitles": (["translations.json", "shots.json"], ["translated_subtitles.json"]),
+    "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
+}
+
+
+def stage_settings(job: dict, stage: str) -> dict:
+    """The one merge of settings a stage runs with: hardware choice, pipeline defaults, job overrides."""
+    settings = dict(config.pipeline_defaults().get(stage, {}))
+    settings.update(hardware.stage_settings(stage))
+    settings.update({k: v for k, v in job.get("overrides", {}).get(stage, {}).items() if v is not None})
+    return settings

@@ -10,7 +10,8 @@ import pytest
 from conftest import REPO, clean_env
 from shared.core import config
 from shared.core.scoring import recall
-from stages import asr
+from shared.asr import coverage, decoding, guard
+from shared.asr.windows import Window, pack, split_long
 
 sys.path.insert(0, str(REPO / "scripts"))
 import make_sample  # noqa: E402
@@ -68,25 +69,25 @@ def words(*items):
 
 
 def test_pack_joins_neighbours_up_to_the_limit_and_cuts_long_regions():
-    windows = asr.pack(regions((0, 5), (6, 12), (13, 29), (31, 40), (41, 110)), 30)
+    windows = pack(regions((0, 5), (6, 12), (13, 29), (31, 40), (41, 110)), 30)
     assert [(w.start, w.end) for w in windows] == [(0, 29), (31, 40), (41, 64), (64, 87), (87, 110)]
     assert windows[0].pieces == [(0, 5), (6, 12), (13, 29)] and windows[0].speech == 27
-    assert [(w.start, w.end) for w in asr.pack(regions((0, 5), (6, 12)), 0)] == [(0, 5), (6, 12)]
-    assert [(w.start, w.end) for w in asr.pack(regions((0, 5), (9, 12)), 30, max_gap=3)] == [(0, 5), (9, 12)]
+    assert [(w.start, w.end) for w in pack(regions((0, 5), (6, 12)), 0)] == [(0, 5), (6, 12)]
+    assert [(w.start, w.end) for w in pack(regions((0, 5), (9, 12)), 30, max_gap=3)] == [(0, 5), (9, 12)]
 
 
 def test_windows_hold_what_the_decoder_hears_not_the_span():
     """Joined with 0.5 s gaps, four 7 s regions 5 s apart make one 29.5 s window of audio, though they
     span 43 s; counted by span they would need two."""
     spread = regions((0, 7), (12, 19), (24, 31), (36, 43))
-    joined = asr.pack(spread, 30, joined_gap=0.5)
+    joined = pack(spread, 30, joined_gap=0.5)
     assert len(joined) == 1 and joined[0].speech + 0.5 * 3 == 29.5
-    assert len(asr.pack(spread, 30)) == 2
-    assert len(asr.pack(spread + regions((44, 46)), 30, joined_gap=0.5)) == 2
+    assert len(pack(spread, 30)) == 2
+    assert len(pack(spread + regions((44, 46)), 30, joined_gap=0.5)) == 2
 
 
 def test_short_regions_are_found_by_rate_and_by_holes():
-    windows = asr.pack(regions((0, 4), (5, 9), (10, 14), (15, 21)), 30)
+    windows = pack(regions((0, 4), (5, 9), (10, 14), (15, 21)), 30)
     steady = [(t, t + 0.3, "w") for t in (0.2, 0.6, 1.0, 1.4, 1.8, 2.2, 2.6, 3.0, 3.4, 3.7)]
     decoded = [[{"start": 0, "end": 21, "text": "", "words": words(
         *steady,
@@ -94,7 +95,7 @@ def test_short_regions_are_found_by_rate_and_by_holes():
         *[(s + 10, e + 10, w) for s, e, w in steady[:3]],                # region 3: a third of it
         *[(s + 15, e + 15, w) for s, e, w in steady] ,                   # region 4: 4 s of words, then 2.3 s with none
     )}]]
-    assert asr.short_regions(windows, decoded, ASR) == [(0, (10, 14)), (0, (15, 21))]
+    assert coverage.short_regions(windows, decoded, ASR) == [(0, (10, 14)), (0, (15, 21))]
 
 
 SPANS = [(1, 4), (5, 8), (9, 12), (13, 16), (40, 43)]  # seconds of noise in 45 s of silence
@@ -143,35 +144,35 @@ def test_short_regions_are_decoded_again_alone_unless_they_had_their_window_alon
                 for clip in clips for found in [sound_words(samples, clip, True)]]
 
     settings = {**ASR, "batch_size": 8, "gap_seconds": 1.0, "window_seconds": 30}
-    windows = [asr.Window(1, 16, SPANS[:4]), asr.Window(40, 43, [SPANS[4]])]
-    decoded = asr.decode_windows(stops_early, noise_wav, windows, settings)
+    windows = [Window(1, 16, SPANS[:4]), Window(40, 43, [SPANS[4]])]
+    decoded = decoding.decode_windows(stops_early, noise_wav, windows, settings)
     assert [sum(1 for seg in decoded[0] for w in seg["words"] if s <= w["start"] < e) for s, e in SPANS[:4]] == [6, 0, 0, 0]
     decoded[1] = []  # the lone region came back empty too
     calls.clear()
-    again = asr.redecode(stops_early, noise_wav, windows, decoded, settings)
+    again = coverage.redecode(stops_early, noise_wav, windows, decoded, settings)
     assert calls == [3]
     assert [(index, region) for index, region, _ in again] == [(0, span) for span in SPANS[1:4]]
-    assert [asr.word_count(segments) for *_, segments in again] == [6, 6, 6]
+    assert [coverage.word_count(segments) for *_, segments in again] == [6, 6, 6]
 
 
 def test_batches_are_even_and_as_many_as_a_multiple_of_the_workers():
-    sizes = lambda n, size, at_once: [len(b) for b in asr.batches(list(range(n)), size, at_once)]
+    sizes = lambda n, size, at_once: [len(b) for b in decoding.batches(list(range(n)), size, at_once)]
     assert sizes(19, 8, 2) == [5, 5, 5, 4]  # not 8 8 3: two side by side end together
     assert sizes(19, 4, 2) == [4, 3, 3, 3, 3, 3]
     assert sizes(20, 3, 2) == [3, 3, 3, 3, 2, 2, 2, 2]
     assert sizes(19, 8, 1) == [7, 6, 6]
     assert sizes(109, 4, 2) == [4] * 25 + [3, 3, 3]
     assert sizes(3, 8, 2) == [2, 1] and sizes(1, 8, 2) == [1] and sizes(0, 8, 2) == []
-    assert sum(asr.batches(list(range(50)), 8, 4), []) == list(range(50))  # every window once, in order
+    assert sum(decoding.batches(list(range(50)), 8, 4), []) == list(range(50))  # every window once, in order
 
 
 def test_workers_are_capped_by_the_threads_and_share_them():
-    assert (asr.workers({"workers": 2, "threads": 2}), asr.threads_each({"workers": 2, "threads": 2})) == (2, 1)
-    assert (asr.workers({"workers": 2, "threads": 1}), asr.threads_each({"workers": 2, "threads": 1})) == (1, 1)
-    assert (asr.workers({"workers": 4, "threads": 16}), asr.threads_each({"workers": 4, "threads": 16})) == (4, 4)
+    assert (decoding.workers({"workers": 2, "threads": 2}), decoding.threads_each({"workers": 2, "threads": 2})) == (2, 1)
+    assert (decoding.workers({"workers": 2, "threads": 1}), decoding.threads_each({"workers": 2, "threads": 1})) == (1, 1)
+    assert (decoding.workers({"workers": 4, "threads": 16}), decoding.threads_each({"workers": 4, "threads": 16})) == (4, 4)
     # what is decoded at once stays the hardware's batch_size, shared out: memory of one batch
-    assert [asr.batch_size({"batch_size": 8, "workers": w, "threads": 2}) for w in (1, 2)] == [8, 4]
-    assert asr.workers({"workers": None, "threads": 8}) == 1 and asr.threads_each({"workers": 1}) == 0
+    assert [decoding.batch_size({"batch_size": 8, "workers": w, "threads": 2}) for w in (1, 2)] == [8, 4]
+    assert decoding.workers({"workers": None, "threads": 8}) == 1 and decoding.threads_each({"workers": 1}) == 0
 
 
 def test_batches_decoded_side_by_side_come_back_as_one_at_a_time(noise_wav):
@@ -194,16 +195,16 @@ def test_batches_decoded_side_by_side_come_back_as_one_at_a_time(noise_wav):
         return [{"start": clip["start"], "end": clip["end"], "text": "", "words": words(*sound_words(samples, clip, False))}
                 for clip in clips]
 
-    windows = [asr.Window(s, e, [(s, e)]) for s, e in SPANS] * 2
+    windows = [Window(s, e, [(s, e)]) for s, e in SPANS] * 2
     base = {**ASR, "batch_size": 6, "gap_seconds": 1.0, "window_seconds": 30}
     told = []
-    one = asr.decode_windows(slow, noise_wav, windows, {**base, "workers": 1, "threads": 2})
+    one = decoding.decode_windows(slow, noise_wav, windows, {**base, "workers": 1, "threads": 2})
     assert most[0] == 1
-    two = asr.decode_windows(slow, noise_wav, windows, {**base, "workers": 2, "threads": 2}, on_window=told.append)
+    two = decoding.decode_windows(slow, noise_wav, windows, {**base, "workers": 2, "threads": 2}, on_window=told.append)
     assert most[0] == 2 and len(threads) >= 2
     times = lambda decoded: [[(round(w["start"], 6), round(w["end"], 6)) for seg in found for w in seg["words"]]
                              for found in decoded]
-    assert times(two) == times(one) and [asr.word_count(found) for found in two] == [6] * 10
+    assert times(two) == times(one) and [coverage.word_count(found) for found in two] == [6] * 10
     assert len(told) == 4 and told[-1] is windows[-1]
 
 
@@ -224,8 +225,8 @@ def test_a_region_decoded_again_goes_between_the_words_around_it(noise_wav):
 
     settings = {**ASR, "batch_size": 8, "gap_seconds": 1.0, "window_seconds": 30}
     vad = {"duration": 45.0, "regions": regions(*SPANS)}
-    windows = [asr.Window(1, 16, SPANS[:4]), asr.Window(40, 43, [SPANS[4]])]
-    segments, redecoded, _ = asr.decode_checked(skips_the_second, noise_wav, vad, settings, windows=windows)
+    windows = [Window(1, 16, SPANS[:4]), Window(40, 43, [SPANS[4]])]
+    segments, redecoded, _ = coverage.decode_checked(skips_the_second, noise_wav, vad, settings, windows=windows)
     assert [(r["start"], r["end"]) for r in redecoded] == [SPANS[1]]
     assert [sum(1 for seg in segments for w in seg["words"] if s <= w["start"] < e) for s, e in SPANS] == [6] * 5
     times = [w["start"] for seg in segments for w in seg["words"]]
@@ -251,9 +252,9 @@ def test_a_stretch_skipped_even_alone_is_decoded_by_itself(noise_wav):
 
     settings = {**ASR, "batch_size": 8, "gap_seconds": 1.0, "window_seconds": 30}
     vad = {"duration": 45.0, "regions": regions((1, 8), (9, 12), (13, 16), (20, 23), (40, 43))}
-    windows = [asr.Window(1, 16, [(1, 8), (9, 12), (13, 16)]), asr.Window(20, 23, [(20, 23)]),
-               asr.Window(40, 43, [(40, 43)])]
-    segments, redecoded, _ = asr.decode_checked(skips_the_start, noise_wav, vad, settings, windows=windows)
+    windows = [Window(1, 16, [(1, 8), (9, 12), (13, 16)]), Window(20, 23, [(20, 23)]),
+               Window(40, 43, [(40, 43)])]
+    segments, redecoded, _ = coverage.decode_checked(skips_the_start, noise_wav, vad, settings, windows=windows)
     assert [sum(1 for seg in segments for w in seg["words"] if s <= w["start"] < e) for s, e in SPANS] == [6] * 5
     assert [(r["start"], r["end"], r["words_before"], r["words_after"]) for r in redecoded] == [(1, 5, 0, 6)]
     times = [w["start"] for seg in segments for w in seg["words"]]
@@ -270,8 +271,8 @@ def test_each_segment_goes_to_its_own_window_though_its_start_is_rounded_early(n
                  "avg_logprob": -0.3, "no_speech_prob": 0.1, "compression_ratio": 1.5, "words": words(*found)}
                 for clip in clips for found in [sound_words(samples, clip, False)]]
 
-    windows = [asr.Window(s, e, [(s, e)]) for s, e in SPANS]
-    decoded = asr.decode_windows(rounds_early, noise_wav, windows, {**ASR, "batch_size": 8, "workers": 1})
+    windows = [Window(s, e, [(s, e)]) for s, e in SPANS]
+    decoded = decoding.decode_windows(rounds_early, noise_wav, windows, {**ASR, "batch_size": 8, "workers": 1})
     assert [[(round(w["start"], 2), round(w["end"], 2)) for seg in found for w in seg["words"]] for found in decoded] == [
         [(s + k / 2, s + k / 2 + 0.4) for k in range(6)] for s, _ in SPANS]
 
@@ -281,9 +282,9 @@ def test_a_word_timed_into_the_joined_silence_stays_with_its_piece():
     second starts at 4. A word the decoder times at 3.7-4.3 (it began a little early) belongs to the
     second piece and starts there; one at 2.8-3.3 ends the first."""
     mapping = [(0.0, 0.0, 3.0), (4.0, 10.0, 3.0)]
-    assert asr.placed(mapping, 3.7, 4.3) == {"start": 10.0, "end": 10.3}
-    assert asr.placed(mapping, 2.8, 3.3) == {"start": 2.8, "end": 3.0}
-    assert asr.placed(mapping, 5.0, 5.5) == {"start": 11.0, "end": 11.5}
+    assert decoding.placed(mapping, 3.7, 4.3) == {"start": 10.0, "end": 10.3}
+    assert decoding.placed(mapping, 2.8, 3.3) == {"start": 2.8, "end": 3.0}
+    assert decoding.placed(mapping, 5.0, 5.5) == {"start": 11.0, "end": 11.5}
 
 
 def test_regions_under_a_repetition_loop_are_decoded_again_and_the_loop_recorded(noise_wav):
@@ -302,9 +303,9 @@ def test_regions_under_a_repetition_loop_are_decoded_again_and_the_loop_recorded
 
     settings = {**ASR, "batch_size": 8, "gap_seconds": 1.0, "window_seconds": 30}
     vad = {"duration": 45.0, "regions": regions(*SPANS)}
-    windows = [asr.Window(1, 16, SPANS[:4]), asr.Window(40, 43, [SPANS[4]])]
-    segments, redecoded, _ = asr.decode_checked(loops_when_joined, noise_wav, vad, settings, windows=windows)
-    kept, dropped = asr.guard(segments, vad["regions"], settings)
+    windows = [Window(1, 16, SPANS[:4]), Window(40, 43, [SPANS[4]])]
+    segments, redecoded, _ = coverage.decode_checked(loops_when_joined, noise_wav, vad, settings, windows=windows)
+    kept, dropped = guard.guard(segments, vad["regions"], settings)
     assert [(r["start"], r["end"], r["words_before"]) for r in redecoded] == [(s, e, 0) for s, e in SPANS[:4]]
     assert all(w["word"].strip() == "w" for seg in kept for w in seg["words"])
     assert [sum(1 for seg in kept for w in seg["words"] if s <= w["start"] < e) for s, e in SPANS] == [6] * 5
@@ -323,7 +324,7 @@ def test_guard_drops_text_outside_speech_and_phantoms_and_says_why():
          "words": words((10.5, 11.0, "Subtitles"), (11.0, 11.5, "by"), (11.5, 12.0, "nobody"))},
         {"start": 14.0, "end": 17.0, "text": " Goodbye. Really", "words": words((14.0, 14.6, "Goodbye."), (16.5, 17.0, "Really"))},
     ]
-    kept, dropped = asr.guard(segments, speech, ASR)
+    kept, dropped = guard.guard(segments, speech, ASR)
     assert [s["text"].strip() for s in kept] == ["Good morning.", "Goodbye."]
     assert [(d["text"], d["reason"].split(" (")[0]) for d in dropped] == [
         ("Thank you for watching.", "outside speech"), ("the the the", "repetition"),
@@ -331,11 +332,11 @@ def test_guard_drops_text_outside_speech_and_phantoms_and_says_why():
 
 
 def test_short_windows_count_text_when_there_are_no_word_times():
-    windows = asr.pack(regions((0, 4), (5, 9), (10, 14), (15, 19), (20, 24), (25, 29)), 10)
+    windows = pack(regions((0, 4), (5, 9), (10, 14), (15, 19), (20, 24), (25, 29)), 10)
     segments = [{"start": 0, "end": 9, "text": " ".join(["w"] * 24)},       # 8 s of speech, 24 words
                 {"start": 10, "end": 19, "text": " ".join(["w"] * 9)},      # a sentence skipped
                 {"start": 20, "end": 29, "text": " ".join(["w"] * 22)}]
-    assert asr.short_windows(windows, segments, ASR) == [1]
+    assert coverage.short_windows(windows, segments, ASR) == [1]
 
 
 # One window of every region, 2 s apart (longer than the 30 s Whisper hears), through the asr stage's
@@ -344,13 +345,14 @@ PROVOKE = """
 import json, sys
 from pathlib import Path
 from shared.jobs import workflows
-from stages import asr
+from shared.asr import coverage, engine_faster_whisper
+from shared.asr.windows import pack
 job = Path(sys.argv[1])
 settings = {**workflows.stage_settings(json.loads((job / "job.json").read_text()), "asr"), "gap_seconds": 2.0}
 vad = json.loads((job / "vad.json").read_text())
-windows = asr.pack(vad["regions"], 60, joined_gap=2.0)
-decoder = asr.faster_whisper_decoder(asr.load_model(settings), settings, "en", None)
-segments, redecoded, _ = asr.decode_checked(decoder, job / "audio.wav", vad, settings, windows=windows)
+windows = pack(vad["regions"], 60, joined_gap=2.0)
+decoder = engine_faster_whisper.faster_whisper_decoder(engine_faster_whisper.load_model(settings), settings, "en", None)
+segments, redecoded, _ = coverage.decode_checked(decoder, job / "audio.wav", vad, settings, windows=windows)
 print(json.dumps({"windows": len(windows), "redecoded": redecoded, "segments": segments}))
 """
 
@@ -451,7 +453,7 @@ def test_a_long_region_is_cut_at_its_quietest_moment(tmp_path):
         wav.setsampwidth(2)
         wav.setframerate(16000)
         wav.writeframes((audio * 32767).astype(np.int16).tobytes())
-    pieces = asr.split_long(regions((0.0, 70.0)), path)
+    pieces = split_long(regions((0.0, 70.0)), path)
     cuts = [p["end"] for p in pieces[:-1]]
     assert len(cuts) == 2 and abs(cuts[0] - 23.1) < 0.15 and abs(cuts[1] - 51.1) < 0.15, cuts
     assert all(p["end"] - p["start"] <= 30 for p in pieces)

@@ -1,0 +1,78 @@
+"""The faster-whisper engine (common venv): CTranslate2 Whisper through BatchedInferencePipeline.
+
+The speech windows are decoded in batches, then checked for coverage (shared/asr/coverage.py).
+Word times come from cross-attention. Nothing conditions on previous text: on long films that is
+the usual source of repeated-phrase hallucination.
+"""
+
+from __future__ import annotations
+
+from shared.asr.coverage import decode_checked
+from shared.asr.decoding import detect_language, threads_each, workers
+from shared.core import config
+from shared.core.errors import UserError
+from shared.models import catalog
+
+
+def load_model(settings: dict):
+    """The Whisper model from the project cache, through the catalog (or a model directory the user
+    gave). With --allow-download a missing catalog model is fetched first."""
+    from faster_whisper import WhisperModel
+
+    name = settings["model"]
+    if config.downloads_allowed():
+        model = catalog.find(name, "asr")
+        if model is not None and catalog.snapshot(model) is None:
+            from shared.models import cache
+
+            cache.fetch(model)
+    path = catalog.require(name, "asr")
+    try:
+        return WhisperModel(str(path), device=settings["device"],
+                            compute_type=settings["compute_type"],
+                            cpu_threads=threads_each(settings), num_workers=workers(settings))
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"cannot load Whisper model '{name}' from {path}: {damaged(exc)}")
+
+
+def damaged(exc: Exception) -> str:
+    """CTranslate2 reads a damaged header's version field as a number and blames a 'later version
+    of CTranslate2': say what is likelier."""
+    text = str(exc)
+    if "version" in text.lower() or "unsupported" in text.lower():
+        return (f"its model.bin is damaged or not a CTranslate2 model ({text}); for a cached model run "
+                "./cache-models.sh --verify --repair")
+    return text
+
+
+def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str | None):
+    """transcribe(audio, clips) by faster-whisper's BatchedInferencePipeline: the clips of a batch of
+    windows decoded together, in one batch. Safe to call from several threads: each call has a
+    pipeline of its own (a pipeline keeps the last word's time between calls), over the one model,
+    whose CTranslate2 workers decode that many batches at once."""
+    from faster_whisper import BatchedInferencePipeline
+
+    def transcribe(audio, clips: list[dict]) -> list[dict]:
+        segments, _ = BatchedInferencePipeline(model).transcribe(
+            audio, language=language, clip_timestamps=clips, batch_size=len(clips),
+            word_timestamps=True, beam_size=int(settings["beam_size"]), hotwords=hotwords,
+            without_timestamps=bool(settings["without_timestamps"]))
+        return [{"start": seg.start, "end": seg.end, "text": seg.text, "avg_logprob": seg.avg_logprob,
+                 "no_speech_prob": seg.no_speech_prob, "compression_ratio": seg.compression_ratio,
+                 "words": [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                           for w in (seg.words or [])]} for seg in segments]
+    return transcribe
+
+
+def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
+    """Windows of joined regions decoded in batches; a region whose words fall short of its speech is
+    decoded again on its own, and that is recorded."""
+    model = load_model(settings)
+    probability = None
+    audio_path = job_path / "audio.wav"
+    if language is None and model.model.is_multilingual:
+        language, probability = detect_language(model, audio_path, vad["regions"])
+    language = language or "en"
+    out, redecoded, windows = decode_checked(faster_whisper_decoder(model, settings, language, hotwords),
+                                             audio_path, vad, settings)
+    return out, language, probability, {"windows": windows, "redecoded": redecoded}

@@ -1,0 +1,111 @@
+"""The mlx engine (mlx venv): MLX-Whisper, Metal on Apple Silicon and MLX's CPU backend elsewhere.
+
+The same speech windows, batches, coverage check and records as the faster-whisper engine, decoded
+greedily (MLX-Whisper has no beam search), from a local model directory only.
+"""
+
+from __future__ import annotations
+
+from shared.asr.coverage import decode_checked
+from shared.asr.decoding import detect_language
+from shared.asr.windows import SAMPLE_RATE
+from shared.core.errors import UserError
+from shared.models import catalog
+
+
+def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
+    """The mlx engine (MLX-Whisper: Metal on Apple Silicon, MLX's CPU backend elsewhere): the same
+    speech windows, batches, coverage check and records as the faster-whisper engine, decoded
+    greedily (MLX-Whisper has no beam search); the model is
+    the catalog's mlx-community copy or one converted by ./cache-models.sh --mlx-from, always a local
+    directory, so nothing is downloaded."""
+    import mlx.core as mx
+    from mlx.utils import tree_map
+    from mlx_whisper.load_models import load_model
+
+    path = catalog.require(settings["model"], "asr", "mlx")
+    # float16 on Metal; MLX's CPU backend is faster in float32 (tiny.en on this CPU: 10 s against 14 s).
+    dtype = mx.float16 if settings.get("compute_type") == "float16" else mx.float32
+    try:
+        model = load_model(str(path), dtype)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise UserError(f"cannot load the MLX Whisper model '{settings['model']}' from {path}: {exc} "
+                        f"(for a converted copy run ./cache-models.sh --mlx-from {settings['model']} again)")
+    if dtype == mx.float32:
+        model.update(tree_map(lambda p: p.astype(mx.float32) if p.dtype == mx.float16 else p, model.parameters()))
+    audio_path = job_path / "audio.wav"
+    probability = None
+    if language is None and model.is_multilingual:
+        language, probability = detect_language(model, audio_path, vad["regions"], mlx_detector(model, dtype))
+    language = language or "en"
+    out, redecoded, windows = decode_checked(mlx_decoder(model, dtype, settings, language, hotwords),
+                                             audio_path, vad, {**settings, "workers": 1})  # one MLX stream
+    return out, language, probability, {"windows": windows, "redecoded": redecoded}
+
+
+def mlx_detector(model, dtype):
+    """detector(samples) -> (language, probability) by MLX-Whisper's language detector."""
+    from mlx_whisper.audio import N_FRAMES, log_mel_spectrogram, pad_or_trim
+
+    def detect(sample) -> tuple[str, float]:
+        mel = pad_or_trim(log_mel_spectrogram(sample, n_mels=model.dims.n_mels), N_FRAMES, axis=-2).astype(dtype)
+        _, probs = model.detect_language(mel)
+        language = max(probs, key=probs.get)
+        return language, float(probs[language])
+    return detect
+
+
+def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | None):
+    """transcribe(audio, clips) by MLX-Whisper's own decoder: the clips (windows) of a batch decoded
+    together, greedily, one 30 s window each, then their words timed by cross-attention on the
+    encoder output the decoding computed (mlx_whisper.transcribe would run the encoder again for
+    the words, and decode the rest of a window again after its last word, where phantoms appear).
+    Nothing is skipped here: the guard after decoding drops and records what Whisper wrote where
+    nobody speaks, for every engine alike."""
+    import mlx.core as mx
+    from mlx_whisper.audio import N_FRAMES, log_mel_spectrogram, pad_or_trim
+    from mlx_whisper.decoding import DecodingOptions, decode
+    from mlx_whisper.timing import add_word_timestamps
+    from mlx_whisper.tokenizer import get_tokenizer
+
+    tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language=language,
+                              task="transcribe")
+    prompt = tokenizer.encode(" " + hotwords.strip()) if hotwords else None
+    options = DecodingOptions(language=language, task="transcribe", temperature=0.0, prompt=prompt,
+                              without_timestamps=bool(settings["without_timestamps"]), fp16=dtype == mx.float16)
+
+    class Encoded:
+        """The model, with the encoder output of one window already computed."""
+
+        def __init__(self, features):
+            self.features = features
+
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def forward_with_cross_qk(self, _mel, tokens):
+            logits, _, cross_qk = model.decoder(tokens, self.features[None])
+            return logits, cross_qk
+
+    def transcribe(audio, clips: list[dict]) -> list[dict]:
+        mels, frames = [], []
+        for clip in clips:
+            first, last = round(clip["start"] * SAMPLE_RATE), round(clip["end"] * SAMPLE_RATE)
+            mel = log_mel_spectrogram(audio[first:last], n_mels=model.dims.n_mels)
+            frames.append(min(N_FRAMES, mel.shape[0]))
+            mels.append(pad_or_trim(mel, N_FRAMES, axis=-2).astype(dtype))
+        out = []
+        for clip, mel, count, result in zip(clips, mels, frames, decode(model, mx.stack(mels), options)):
+            length = clip["end"] - clip["start"]
+            segment = {"seek": 0, "start": 0.0, "end": length, "tokens": result.tokens}
+            add_word_timestamps(segments=[segment], model=Encoded(result.audio_features), tokenizer=tokenizer,
+                                mel=mel, num_frames=count, last_speech_timestamp=0.0)
+            shift = clip["start"]
+            out.append({"start": segment["start"] + shift, "end": min(segment["end"], length) + shift,
+                        "text": result.text, "avg_logprob": result.avg_logprob,
+                        "no_speech_prob": result.no_speech_prob, "compression_ratio": result.compression_ratio,
+                        "words": [{"start": w["start"] + shift, "end": min(w["end"], length) + shift,
+                                   "word": w["word"], "probability": w["probability"]}
+                                  for w in segment.get("words") or []]})
+        return out
+    return transcribe

@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import make_sample  # noqa: E402
 from shared.jobs import workflows  # noqa: E402
-from shared.models import catalog
+from shared.models import catalog  # noqa: E402
 from shared.core.scoring import error_counts, word_error_rate, words  # noqa: E402
 from shared.environment_manager import EnvironmentManager  # noqa: E402
 

@@ -8,6 +8,7 @@ the distance is Levenshtein's over words, divided by the reference's length. Sta
 from __future__ import annotations
 
 import re
+import unicodedata
 
 
 def words(text: str) -> list[str]:
@@ -20,15 +21,36 @@ our she so that the their them they this to was we were will with you el la las 
 
 
 def content_words(text: str) -> list[str]:
-    """The words of a text (any script: letters, digits and apostrophes) that are not function words."""
-    return [w for w in re.findall(r"[\w']+", text.lower()) if w not in FUNCTION_WORDS]
+    """The words of a text that are not function words: lower-cased, split at spaces, punctuation
+    stripped from their ends (so a Devanagari vowel sign stays inside its word, in any script)."""
+    out = []
+    for token in text.lower().split():
+        start, end = 0, len(token)
+        while start < end and unicodedata.category(token[start])[0] in "PS":
+            start += 1
+        while end > start and unicodedata.category(token[end - 1])[0] in "PS":
+            end -= 1
+        if start < end and token[start:end] not in FUNCTION_WORDS:
+            out.append(token[start:end])
+    return out
+
+
+def stem(word: str) -> str:
+    """A word less its commonest inflection ('s, -ing, -ed, -es, -s), so that "listens" and "listened"
+    meet at "listen"; crude on purpose, and applied to both sides alike."""
+    for suffix in ("'s", "ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[:-len(suffix)]
+    return word
 
 
 def recall(reference: str, hypothesis: str) -> float:
-    """The share of the reference's distinct content words that the hypothesis holds: how much of what
-    was said came back, whatever inflection a model reads on a given CPU (int8 kernels differ between
-    AVX2, AVX-512 and AMX, and with them a word now and then)."""
-    said, heard = set(content_words(reference)), set(content_words(hypothesis))
+    """The share of the reference's distinct content words that the hypothesis holds, an inflection
+    read differently counting as heard: how much of what was said came back, whatever reading a
+    model gives on a given CPU (int8 kernels differ between AVX2, AVX-512 and AMX, and with them a
+    word now and then: "listens" for "listened")."""
+    said = {stem(w) for w in content_words(reference)}
+    heard = {stem(w) for w in content_words(hypothesis)}
     return len(said & heard) / max(1, len(said))
 
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from make_sample import SENTENCES, make  # noqa: E402
-from shared.jobs import workflows  # noqa: E402
 from shared.environment_manager import EnvironmentManager  # noqa: E402
+from shared.jobs import workflows  # noqa: E402
 
 # Two baselines, each one process calling faster-whisper directly on the media file:
 #   clips:      Silero VAD, then transcribe on the speech regions (the decoding the pipeline does)

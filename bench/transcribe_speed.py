@@ -49,10 +49,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import make_sample  # noqa: E402
-from shared.jobs import workflows  # noqa: E402
-from shared.models import catalog  # noqa: E402
 from shared.core.scoring import error_counts, word_error_rate, words  # noqa: E402
 from shared.environment_manager import EnvironmentManager  # noqa: E402
+from shared.jobs import workflows  # noqa: E402
+from shared.models import catalog  # noqa: E402
 
 VOICES = ["en", "en-us", "en-gb-x-rp", "en+f3", "en-us+m3"]
 SENTENCES = make_sample.SENTENCES["en"] + [

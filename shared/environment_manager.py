@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from shared.core import config, processes
-from shared.models import hardware
 from shared.core.errors import MissingVenvError, UserError
+from shared.models import hardware
 
 # Variables a stage must not inherit from the caller's shell: they would point it at another venv
 # or another cache, or bring a project-external site-packages in.

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.core import schema
-from shared.subtitles import reader
 from shared.core.errors import run_cli
+from shared.subtitles import reader
 from stages._common import stage_args
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.core import languages, media, schema
-from shared.jobs import job_dirs
 from shared.core.errors import UserError, run_cli
+from shared.jobs import job_dirs
 from stages._common import stage_args
 
 MP4_FAMILY = {".mp4", ".m4v", ".mov"}

@@ -7,8 +7,8 @@ Lands at out/<job-id>/subtitles/<media-stem>.<lang>.srt and .vtt; subtitles.json
 from __future__ import annotations
 
 from shared.core import schema
-from shared.jobs import tracks
 from shared.core.errors import run_cli
+from shared.jobs import tracks
 from stages._common import stage_args
 
 

@@ -17,10 +17,10 @@ import warnings
 from pathlib import Path
 
 from shared.core import config, languages, schema
+from shared.core.errors import UserError, run_cli
 from shared.jobs import workflows
 from shared.models import catalog
 from shared.translation import glossary, llm, plan
-from shared.core.errors import UserError, run_cli
 from stages._common import stage_args
 
 

@@ -8,8 +8,8 @@ translated_subtitles.json lists the tracks in the job's target order.
 from __future__ import annotations
 
 from shared.core import schema
-from shared.jobs import tracks, workflows
 from shared.core.errors import run_cli
+from shared.jobs import tracks, workflows
 from stages._common import stage_args
 
 

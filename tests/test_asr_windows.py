@@ -8,10 +8,10 @@ import sys
 import pytest
 
 from conftest import REPO, clean_env
-from shared.core import config
-from shared.core.scoring import recall
 from shared.asr import coverage, decoding, guard
 from shared.asr.windows import Window, pack, split_long
+from shared.core import config
+from shared.core.scoring import recall
 
 sys.path.insert(0, str(REPO / "scripts"))
 import make_sample  # noqa: E402
@@ -344,9 +344,9 @@ def test_short_windows_count_text_when_there_are_no_word_times():
 PROVOKE = """
 import json, sys
 from pathlib import Path
-from shared.jobs import workflows
 from shared.asr import coverage, engine_faster_whisper
 from shared.asr.windows import pack
+from shared.jobs import workflows
 job = Path(sys.argv[1])
 settings = {**workflows.stage_settings(json.loads((job / "job.json").read_text()), "asr"), "gap_seconds": 2.0}
 vad = json.loads((job / "vad.json").read_text())

@@ -11,9 +11,9 @@ import pytest
 
 from conftest import REPO, clean_env
 from hub_server import HubServer
-from shared.models import catalog
 from shared.core.scoring import recall
 from shared.environment_manager import EnvironmentManager
+from shared.models import catalog
 
 PROBE = """
 import json, sys

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from shared.core import config
-from shared.models import hardware
 from shared.environment_manager import EnvironmentManager
+from shared.models import hardware
 from conftest import REPO
 
 

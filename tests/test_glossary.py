@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.translation import glossary
 from shared.core.errors import UserError
+from shared.translation import glossary
 
 
 def write(tmp_path, text):

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from conftest import REPO, clean_env
 from shared.core import config
+from shared.core.errors import run_cli
 from shared.jobs import job_dirs, pipeline, prepare
 from shared.setup import bootstrap
-from shared.core.errors import run_cli
 
 SAMPLE = str(REPO / "scripts" / "sample" / "sample.en.flac")
 

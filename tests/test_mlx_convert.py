@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from conftest import REPO, clean_env
-from shared.models import catalog
 from shared.core.scoring import word_error_rate
+from shared.models import catalog
 
 SAMPLE = REPO / "scripts" / "sample" / "sample.en.flac"
 MLX_PYTHON = REPO / ".venvs" / "mlx" / "bin" / "python"

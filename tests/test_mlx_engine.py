@@ -18,8 +18,8 @@ import srt
 
 from conftest import REPO, clean_env
 from hub_server import HubServer
-from shared.models import catalog
 from shared.core.scoring import word_error_rate
+from shared.models import catalog
 
 sys.path.insert(0, str(REPO / "scripts"))
 from make_sample import make  # noqa: E402

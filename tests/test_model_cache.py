@@ -11,8 +11,8 @@ import pytest
 from conftest import REPO, clean_env
 from catalog_repos import fake_files, machine_downloads, serve
 from hub_server import HubServer
-from shared.models import catalog
 from shared.core.scoring import recall
+from shared.models import catalog
 
 @pytest.fixture()
 def hub():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.translation import plan
 from shared.core.errors import UserError
+from shared.translation import plan
 
 
 @pytest.mark.parametrize("source,target,cls", [

@@ -5,8 +5,8 @@ import re
 import pytest
 
 from shared.core import config
-from shared.environment_manager import EnvironmentManager
 from shared.core.errors import MissingVenvError, UserError
+from shared.environment_manager import EnvironmentManager
 from conftest import REPO
 
 

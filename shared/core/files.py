@@ -19,7 +19,6 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-
 TEMP_MARK = ".tmp"
 
 

@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from shared.core import config, processes, schema
+from shared.core.errors import UserError
 from shared.jobs import job_dirs, state
 from shared.models import hardware
-from shared.core.errors import UserError
 
 BATCH_ID_PREFIX = "batch-"
 # What a folder's files are taken as without --glob: the containers and audio files ffmpeg reads

@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 from shared.core import config, processes, schema
+from shared.core.errors import ModelNotCachedError, UserError, run_cli
+from shared.environment_manager import EnvironmentManager
 from shared.jobs import job_dirs, state, workflows
 from shared.models import cache, catalog
 from shared.translation import plan
-from shared.environment_manager import EnvironmentManager
-from shared.core.errors import ModelNotCachedError, UserError, run_cli
 
 
 # Which setting of a stage names the model it loads.

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 from shared.core import config, languages, media, schema
+from shared.core.errors import UserError, run_cli
 from shared.jobs import batches, job_dirs, workflows
 from shared.models import catalog
 from shared.subtitles import reader
 from shared.translation import glossary, llm, plan
-from shared.core.errors import UserError, run_cli
 
 
 # CTranslate2's compute types (faster-whisper passes them through).

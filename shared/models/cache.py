@@ -28,8 +28,8 @@ import zipfile
 from pathlib import Path
 
 from shared.core import config, files
-from shared.models import catalog, hub_cache
 from shared.core.errors import UserError
+from shared.models import catalog, hub_cache
 from shared.models.catalog import Model
 
 BUNDLE_FORMAT = "subtitler-model-bundle"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.core import config, files
-from shared.models import hub_cache
 from shared.core.errors import ModelNotCachedError, UserError
+from shared.models import hub_cache
 
 # A planning figure for time estimates: a home connection, not a data centre.
 ASSUMED_DOWNLOAD_MB_PER_S = 10.0

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 from shared.core import config, files, media
+from shared.core.errors import UserError, run_cli
+from shared.environment_manager import EnvironmentManager
 from shared.models import catalog, hardware, hub_cache
 from shared.setup import cache_models
-from shared.environment_manager import EnvironmentManager
-from shared.core.errors import UserError, run_cli
 
 STAMP_NAME = config.VENV_STAMP_NAME
 DISK_MARGIN_GB = 1.0

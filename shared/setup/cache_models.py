@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from shared.core import config
-from shared.models import cache, catalog, hardware
-from shared.translation import plan
 from shared.core.errors import UserError, run_cli
+from shared.models import cache, catalog, hardware
 from shared.models.catalog import Model
+from shared.translation import plan
 
 STATUS_SCHEMA_VERSION = 1
 VERIFY_FAILED_EXIT = 1

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from shared.core import languages
+from shared.core.errors import UserError
 from shared.models import catalog, hardware
 from shared.subtitles.rules import TextRules
-from shared.core.errors import UserError
 
 PAUSE_BREAK = 1.5          # seconds of silence that end a sentence even without punctuation
 MAX_SENTENCE_SECONDS = 20  # a run-on with no punctuation is cut here

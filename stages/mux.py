@@ -38,6 +38,8 @@ def mux_args(source: Path, tracks: list[dict], job_path: Path, codec: str) -> li
         lang = track["language"]
         known = lang.partition("-")[0] in languages.LANGUAGES
         title = languages.name(lang) if known else lang
+        if known and lang.partition("-")[2]:
+            title += f" ({lang.partition('-')[2]})"  # hi-Latn: Hindi (Latn)
         if track.get("role") == "source":
             title += " (original)"
         cmd += [f"-metadata:s:s:{index}", f"language={languages.iso639_2(lang) if known else 'und'}",

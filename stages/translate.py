@@ -20,7 +20,7 @@ from shared.core import config, languages, schema
 from shared.core.errors import UserError, run_cli
 from shared.jobs import workflows
 from shared.models import catalog
-from shared.translation import glossary, llm, plan
+from shared.translation import glossary, llm, plan, romanize
 from stages._common import stage_args
 
 
@@ -197,11 +197,52 @@ def bad_break(language: str):
     return lambda before, after: text.weak_end(before) or text.clings(after)
 
 
+def spoken_language(job: dict, transcript: dict) -> str:
+    """The job's source language; with -s auto, the one the asr stage detected."""
+    source = job["source_language"]
+    if source != languages.AUTO:
+        return source
+    detected = transcript.get("language") or ""
+    if detected.partition("-")[0] not in languages.LANGUAGES:
+        raise UserError(f"the speech was detected as '{detected or 'nothing'}', which no translation model here "
+                        "serves: prepare the job again naming the spoken language (-s hi, -s ta ...)")
+    print(f"note: translating from {languages.name(detected)} ({detected}), as detected", file=sys.stderr, flush=True)
+    return detected
+
+
+def transliterated(transcript: dict, target: str, style: str) -> dict:
+    """The transcript in the target's script, segment by segment and word by word: the same cues on
+    the same times (no model)."""
+    segments = transcript["segments"]
+    texts = romanize.transliterate([s["text"] for s in segments], target, style)
+    words = [w for s in segments for w in s.get("words") or []]
+    spelled = iter(romanize.transliterate([w["word"].strip() for w in words], target, style))
+    out = []
+    for seg, text in zip(segments, texts):
+        out.append({**seg, "text": text, "language": target,
+                    "words": [{**w, "word": (" " if w["word"].startswith(" ") else "") + next(spelled)}
+                              for w in seg.get("words") or []]})
+    return {"language": target, "language_probability": None, "duration": transcript["duration"],
+            "engine": "aksharamukha", "model": f"transliteration ({style})", "segments": out}
+
+
+def whisper_translation(transcript: dict, target: str) -> dict:
+    """The English the asr stage heard with Whisper's translate task (--translator whisper)."""
+    heard = transcript.get("speech_translation")
+    if heard is None:
+        raise UserError("this job's transcript has no Whisper translation (it was made before --translator "
+                        "whisper was set): run the job again from the asr stage")
+    return {"language": target, "language_probability": None, "duration": transcript["duration"],
+            "engine": "whisper-translate", "model": heard["model"],
+            "segments": [{**seg, "language": target} for seg in heard["segments"]]}
+
+
 def main() -> int:
     job_path, job, settings = stage_args("translate")
     transcript = schema.read(job_path / "transcript.json")
-    source = job["source_language"]
-    sentences = plan.sentences(transcript["segments"], transcript.get("language") if source == "auto" else source)
+    source = spoken_language(job, transcript)
+    style = settings.get("romanization") or "readable"
+    sentences = plan.sentences(transcript["segments"], source)
     texts = [s.text for s in sentences]
     terms = glossary.load(job_path)
     backends: dict[str, object] = {}
@@ -209,15 +250,22 @@ def main() -> int:
     keep_cue_times = workflows.stage_settings(job, "subtitles")["keep_cue_times"]
     mode = settings["translator"]
     point = secret = None
-    if mode != "mt":
+    if mode in ("llm", "post-edit"):
         point = llm.endpoint(settings["llm"], settings["llm_url"], settings["llm_key_env"])
         llm.check_network(point, bool(job.get("allow_network")))
         secret = llm.key(point, os.environ)
     usage, fallbacks, windows, reused = llm.Usage(), {}, 0, 0
     for target in job["target_languages"]:
-        model = plan.route(source, target, settings.get("model"))
+        if mode == "whisper" or not plan.needs_model(source, target):
+            done = whisper_translation(transcript, target) if mode == "whisper" else \
+                transliterated(transcript, target, style)
+            schema.write(job_path / f"translation.{target}.json", done)
+            files[target] = f"translation.{target}.json"
+            continue
+        language = romanize.language_of(target)  # hi-Latn from English: into Hindi, then romanized
+        model = plan.route(source, language, settings.get("model"))
 
-        def machine(indices: list[int], model=model, target=target) -> list[str]:
+        def machine(indices: list[int], model=model, target=language) -> list[str]:
             """The MT model's translations of texts[indices], glossary terms kept by placeholders."""
             if model.key not in backends:
                 backends[model.key] = load_backend(model, settings)
@@ -229,7 +277,7 @@ def main() -> int:
             translated, name, engine = machine(list(range(len(texts)))), model.key, settings["backend"]
         else:
             drafts = machine(list(range(len(texts)))) if mode == "post-edit" else None
-            work = llm.Job(mode, point, source, target, texts, [terms.found(t, target) for t in texts],
+            work = llm.Job(mode, point, source, language, texts, [terms.found(t, language) for t in texts],
                            draft=machine, drafts=drafts)
             store = llm.Store(job_path / f"llm.{target}.jsonl")
             translated, fell = llm.translate(
@@ -242,6 +290,8 @@ def main() -> int:
                 print(f"warning: {target} sentences {fallback['first']}-{fallback['last']}: {fallback['reason']}",
                       file=sys.stderr, flush=True)
             name, engine = point.spec, mode
+        if romanize.target_script(target):
+            translated = romanize.transliterate(translated, target, style)
         schema.write(job_path / f"translation.{target}.json", plan.translated_transcript(
             sentences, translated, target, name, engine,
             transcript["duration"], keep_pieces=keep_cue_times, bad_break=bad_break(target)))

@@ -46,7 +46,7 @@ def test_cuda_workstation_gets_float16_large_model_on_the_gpu():
     info = _info(cuda={"available": True, "devices": [gpu]}, accelerator="cuda")
     stages = choose_stage_settings(info)
     # WhisperX batched ASR and pyannote VAD on CUDA; both live in the whisperx venv
-    assert {k: v for k, v in stages["asr"].items() if not k.endswith("why")} == {
+    assert {k: v for k, v in stages["asr"].items() if not k.endswith("why") and k not in ("tier", "routes")} == {
         "engine": "whisperx", "device": "cuda", "compute_type": "float16", "batch_size": 16, "model": "large-v3",
         "threads": 16, "workers": 1, "window_seconds": 30, "beam_size": 5}
     assert stages["asr"]["why"] and "batch 16" in stages["asr"]["tuning_why"]
@@ -123,3 +123,25 @@ def test_job_overrides_and_thread_variable(monkeypatch):
     merged = workflows.stage_settings(job, "asr")
     assert merged["model"] == "tiny.en" and merged["engine"] == hardware.load()["stages"]["asr"]["engine"]
     assert merged["coverage_ratio"] == config.pipeline_defaults()["asr"]["coverage_ratio"] and merged["threads"] == 1
+
+
+def test_asr_routes_follow_the_device_and_every_route_is_a_tuned_model_of_its_language():
+    from shared.models import catalog
+
+    gpu = lambda gb: {"available": True, "devices": [{"index": 0, "name": "x", "memory_gb": gb, "compute_capability": "8.6"}]}
+    cpu = choose_stage_settings(_info())["asr"]
+    big = choose_stage_settings(_info(cuda=gpu(24.0), accelerator="cuda"))["asr"]
+    small_gpu = choose_stage_settings(_info(cuda=gpu(4.0), accelerator="cuda"))["asr"]
+    assert (cpu["tier"], big["tier"], small_gpu["tier"]) == ("small", "large", "small")
+    assert "CPU" in cpu["routes_why"] and "24 GB" in big["routes_why"]
+    indic = {"hi", "bn", "ta", "te", "mr", "gu", "kn", "ml"}
+    for settings in (cpu, big):
+        assert indic <= set(settings["routes"])
+        for language, key in settings["routes"].items():
+            model = catalog.find(key, "asr")
+            assert model is not None and model.languages == (language,) and model.licence, key
+            assert model.published and model.published["source"].startswith("https://huggingface.co/"), key
+            assert model.convert or model.repo.split("/")[1].startswith("faster-whisper"), key
+    # a CPU gets small fine-tunes (medium where no small one is published), a big GPU large-v2 ones
+    assert {catalog.find(k, "asr").base for k in cpu["routes"].values()} <= {"small", "medium"}
+    assert catalog.find(big["routes"]["hi"], "asr").base == "large-v2"

@@ -2,7 +2,8 @@
 
 windows (the VAD's regions packed into what Whisper hears at a time), decoding (batches of windows
 decoded side by side, the language heard in the speech), coverage (what the batched decoder
-skipped, found and decoded again, and recorded), guard (text where nobody speaks, dropped with its
+skipped, found and decoded again, and recorded), script_check (a segment written in a script
+its language is not, decoded again prompted in the right one), guard (text where nobody speaks, dropped with its
 reason), and one module per engine: engine_faster_whisper, engine_mlx, engine_whisperx. Every
 engine returns the same segments, so the stage and everything after it never know which one ran.
 An engine's own library (faster_whisper, mlx_whisper, whisperx, numpy) is imported inside the

@@ -7,9 +7,10 @@ the usual source of repeated-phrase hallucination.
 
 from __future__ import annotations
 
+from shared.asr import script_check
 from shared.asr.coverage import decode_checked
 from shared.asr.decoding import detect_language, threads_each, workers
-from shared.core import config
+from shared.core import config, scripts
 from shared.core.errors import UserError
 from shared.models import catalog
 
@@ -45,16 +46,18 @@ def damaged(exc: Exception) -> str:
     return text
 
 
-def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str | None):
+def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str | None, *,
+                           prompt: str | None = None, task: str = "transcribe"):
     """transcribe(audio, clips) by faster-whisper's BatchedInferencePipeline: the clips of a batch of
     windows decoded together, in one batch. Safe to call from several threads: each call has a
     pipeline of its own (a pipeline keeps the last word's time between calls), over the one model,
-    whose CTranslate2 workers decode that many batches at once."""
+    whose CTranslate2 workers decode that many batches at once. task "translate" is Whisper's own
+    speech translation into English; a prompt is text the decoder reads as what came before."""
     from faster_whisper import BatchedInferencePipeline
 
     def transcribe(audio, clips: list[dict]) -> list[dict]:
         segments, _ = BatchedInferencePipeline(model).transcribe(
-            audio, language=language, clip_timestamps=clips, batch_size=len(clips),
+            audio, language=language, task=task, initial_prompt=prompt, clip_timestamps=clips, batch_size=len(clips),
             word_timestamps=True, beam_size=int(settings["beam_size"]), hotwords=hotwords,
             without_timestamps=bool(settings["without_timestamps"]))
         return [{"start": seg.start, "end": seg.end, "text": seg.text, "avg_logprob": seg.avg_logprob,
@@ -64,15 +67,34 @@ def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str |
     return transcribe
 
 
-def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
+def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None,
+                            *, reroute=None, task: str = "transcribe"):
     """Windows of joined regions decoded in batches; a region whose words fall short of its speech is
-    decoded again on its own, and that is recorded."""
+    decoded again on its own, and a segment in the wrong script with a prompt in the right one; both
+    are recorded. With the language detected, reroute(language) names the model that hears it (the
+    language's route) and the stage switches to it; Hindi against Urdu is then settled by the script
+    the words came out in. task "translate": Whisper's English, checked the same way."""
     model = load_model(settings)
     probability = None
     audio_path = job_path / "audio.wav"
     if language is None and model.model.is_multilingual:
         language, probability = detect_language(model, audio_path, vad["regions"])
+        routed = reroute(language) if reroute else None
+        if routed and routed != settings["model"]:
+            print(f"note: {language} detected: the asr stage switches to {routed}", flush=True)
+            settings = {**settings, "model": routed}
+            model = load_model(settings)
     language = language or "en"
-    out, redecoded, windows = decode_checked(faster_whisper_decoder(model, settings, language, hotwords),
+    out, redecoded, windows = decode_checked(faster_whisper_decoder(model, settings, language, hotwords, task=task),
                                              audio_path, vad, settings)
-    return out, language, probability, {"windows": windows, "redecoded": redecoded}
+    if probability is not None and task == "transcribe":
+        settled = scripts.settle(language, [seg["text"] for seg in out])
+        if settled != language:
+            print(f"note: detected {language}, written in the script of {settled}: the transcript is {settled}",
+                  flush=True)
+            language = settled
+    written = "en" if task == "translate" else language
+    out, script = script_check.check(out, written, lambda prompt: faster_whisper_decoder(
+        model, settings, language, hotwords, prompt=prompt, task=task), audio_path, settings)
+    return out, language, probability, {"windows": windows, "redecoded": redecoded, "script": script,
+                                        "model": settings["model"]}

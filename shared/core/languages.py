@@ -20,8 +20,13 @@ LANGUAGES = {**INDIC, **OTHER}
 AUTO = "auto"
 
 
-def normalize(code: str, *, allow_auto: bool = False) -> str:
-    """A user's language code, checked: `hi`, `HI` -> `hi`; `ks-Deva` keeps its script; bad -> UserError."""
+# Scripts a target may be transliterated into (hi-Latn), besides the scripts a language is written in
+TRANSLITERATION_SCRIPTS: tuple[str, ...] = tuple(_TABLE["transliteration"]["write"])
+
+
+def normalize(code: str, *, allow_auto: bool = False, target: bool = False) -> str:
+    """A user's language code, checked: `hi`, `HI` -> `hi`; `ks-Deva` keeps its script; a target
+    may name any script it can be transliterated into (`hi-Latn`, `pa-Arab`); bad -> UserError."""
     raw = (code or "").strip()
     if allow_auto and raw.lower() == AUTO:
         return AUTO
@@ -33,6 +38,8 @@ def normalize(code: str, *, allow_auto: bool = False) -> str:
                         "see docs/languages.md")
     if script:
         scripts = {f.split("_")[1].lower(): f.split("_")[1] for f in LANGUAGES[base][1]}
+        if target:
+            scripts.update({s.lower(): s for s in TRANSLITERATION_SCRIPTS})
         if script.lower() not in scripts:
             raise UserError(f"unknown script '{script}' for {LANGUAGES[base][0]}: choose "
                             + " or ".join(f"{base}-{s}" for s in scripts.values()))

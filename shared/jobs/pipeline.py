@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from shared.core import config, processes, schema
+from shared.core import config, languages, processes, schema
 from shared.core.errors import ModelNotCachedError, UserError, run_cli
 from shared.environment_manager import EnvironmentManager
 from shared.jobs import job_dirs, state, workflows
-from shared.models import cache, catalog
-from shared.translation import plan
+from shared.models import asr_routes, cache, catalog
+from shared.translation import plan, romanize
 
 
 # Which setting of a stage names the model it loads.
@@ -40,6 +40,10 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
         setting = MODEL_SETTINGS.get(stage)
         if setting:
             settings = workflows.stage_settings(job, stage)
+            if stage == "asr":  # the language's route where it is cached (shared/models/asr_routes.py)
+                source = job["source_language"]
+                settings["model"] = asr_routes.choose(None if source == languages.AUTO else source, settings,
+                                                      job.get("overrides", {}).get("asr", {}).get("model")).model
             engine = settings.get("engine")
             try:
                 catalog.require(settings[setting], stage, engine)
@@ -56,10 +60,13 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
                 schema.write(job_path / "job.json", job)
     if "translate" in stages:
         settings = workflows.stage_settings(job, "translate")
-        if settings["translator"] == "llm":
-            return  # the LLM translates; the MT model is loaded only if a window falls back to it
+        if settings["translator"] in ("llm", "whisper") or job["source_language"] == languages.AUTO:
+            return  # the LLM translates (the MT model is loaded only if a window falls back to it), or the
+            # ASR model does; with -s auto the pair is known once the language is detected
         for target in job["target_languages"]:
-            model = plan.route(job["source_language"], target, settings.get("model"))
+            if not plan.needs_model(job["source_language"], target):
+                continue  # the same language in another script: transliteration, no model
+            model = plan.route(job["source_language"], romanize.language_of(target), settings.get("model"))
             catalog.require(model.key, "translate")
             cache.check_intact(model)
             if settings.get("backend") == "ctranslate2" and model.convert and catalog.converted(model) is None:

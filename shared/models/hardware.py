@@ -105,11 +105,27 @@ def translation_tier(info: dict) -> tuple[str, str]:
                      "(int8) keep translation quick; the larger ones need 8+ cores and 32+ GB or a GPU")
 
 
+def asr_tier(info: dict) -> tuple[str, str]:
+    """Which row of the catalog's asr_tiers (the Indic-tuned Whisper of each language) this machine
+    runs, and why."""
+    if info["cuda"]["available"]:
+        vram = max(d["memory_gb"] for d in info["cuda"]["devices"])
+        if vram >= 6:
+            return "large", (f"a GPU with {vram:g} GB holds a large-v2 fine-tune in float16 (about 3 GB): "
+                             "the best published figure of each language, medium where medium reports better")
+        return "small", f"a GPU with {vram:g} GB: the small fine-tunes leave room for translation"
+    return "small", ("no GPU: the small fine-tunes (about 1 GB, converted to int8) run near real time on a CPU, "
+                     "where a large-v2 one would take several times the audio's length; medium for Malayalam, "
+                     "which has no small fine-tune with a published figure")
+
+
 def choose_stage_settings(info: dict) -> dict:
     """Per-stage device, compute type, batch size, engine and default model for this machine."""
     stages = _ready(_preferred_stage_settings(info))
     tier, why = translation_tier(info)
     stages["translate"].update(tier=tier, routes=dict(catalog.translation_tiers()[tier]), why=why)
+    tier, why = asr_tier(info)
+    stages["asr"].update(tier=tier, routes=dict(catalog.asr_tiers()[tier]), routes_why=why)
     return stages
 
 

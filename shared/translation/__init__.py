@@ -2,7 +2,7 @@
 
 plan (the route of a language pair to IndicTrans2 or NLLB-200, sentences joined from the
 transcript, and a translation laid back onto their times), glossary (terms kept or forced), llm
-(LLM providers through their official SDKs' protocols). The models themselves run in
+(LLM providers through their official SDKs' protocols), romanize (a target in another script: hi-Latn). The models themselves run in
 stages/translate.py.
 
 May import: shared.core, shared.models, shared.subtitles (where a sentence ends).

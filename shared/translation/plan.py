@@ -22,6 +22,7 @@ from shared.core import languages
 from shared.core.errors import UserError
 from shared.models import catalog, hardware
 from shared.subtitles.rules import TextRules
+from shared.translation import romanize
 
 PAUSE_BREAK = 1.5          # seconds of silence that end a sentence even without punctuation
 MAX_SENTENCE_SECONDS = 20  # a run-on with no punctuation is cut here
@@ -48,6 +49,12 @@ def routes(hw: dict | None = None) -> dict[str, str]:
         return chosen
     tier, _ = hardware.translation_tier(hw)
     return catalog.translation_tiers()[tier]
+
+
+def needs_model(source: str, target: str) -> bool:
+    """False where the target is the source language in another script (hi -> hi-Latn): that is
+    transliteration alone (shared/translation/romanize.py)."""
+    return not (romanize.target_script(target) and target.partition("-")[0] == source.partition("-")[0])
 
 
 def route(source: str, target: str, override: str | None = None) -> catalog.Model:

@@ -59,7 +59,7 @@ def main() -> int:
     job_model = job.get("overrides", {}).get("asr", {}).get("model")
     route = asr_routes.choose(language, settings, job_model)
     if route.hint:
-        print(route.hint, flush=True)
+        print(f"warning: {route.hint}", flush=True)
     machine = settings
     settings = {**settings, "model": route.model}
     if settings["model"].endswith(".en"):
@@ -74,7 +74,7 @@ def main() -> int:
     def reroute(detected: str) -> str:
         chosen = asr_routes.choose(detected, machine, None)
         if chosen.hint:
-            print(chosen.hint, flush=True)
+            print(f"warning: {chosen.hint}", flush=True)
         transcript["route"] = {"model": chosen.model, "why": f"after detecting {detected}: {chosen.why}"}
         return chosen.model
 

@@ -720,6 +720,42 @@ def build_wav2vec2_ctc(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
     return out
 
 
+def build_whisper(out_dir: str | os.PathLike, tokenizer_json: str | os.PathLike, *, seed: int = 0) -> Path:
+    """A tiny random Whisper in transformers format, laid out as the per-language fine-tunes on the hub
+    are (vasista22's): config.json, generation_config.json, pytorch_model.bin, preprocessor_config.json
+    and the slow tokenizer's vocab.json and merges.txt, no tokenizer.json. Its vocabulary is real
+    Whisper's (the multilingual tokenizer.json given), so its language and task tokens are too."""
+    import torch
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
+                              WhisperForConditionalGeneration, WhisperTokenizerFast)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = WhisperTokenizerFast(tokenizer_file=str(tokenizer_json))
+    tokenizer.save_pretrained(out)
+    (out / "tokenizer.json").unlink()  # as the fine-tunes ship it: the slow tokenizer's files only
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(out)
+    vocab = tokenizer.convert_tokens_to_ids
+    torch.manual_seed(seed)
+    config = WhisperConfig(
+        vocab_size=len(tokenizer), num_mel_bins=80, d_model=64, encoder_layers=2, decoder_layers=2,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128,
+        max_source_positions=1500, max_target_positions=448, pad_token_id=vocab("<|endoftext|>"),
+        bos_token_id=vocab("<|endoftext|>"), eos_token_id=vocab("<|endoftext|>"),
+        decoder_start_token_id=vocab("<|startoftranscript|>"), suppress_tokens=[], begin_suppress_tokens=[220, 50257])
+    model = WhisperForConditionalGeneration(config).eval()
+    languages = [t for t in tokenizer.get_added_vocab() if t.startswith("<|") and len(t) <= 9 and t[2:-2].isalpha()
+                 and t[2:-2].islower() and t not in ("<|translate|>", "<|transcribe|>")]
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=config.decoder_start_token_id, eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id, suppress_tokens=[], begin_suppress_tokens=[220, 50257],
+        lang_to_id={t: vocab(t) for t in languages}, task_to_id={"transcribe": vocab("<|transcribe|>"),
+                                                                 "translate": vocab("<|translate|>")},
+        no_timestamps_token_id=vocab("<|notimestamps|>"), is_multilingual=True, max_length=448)
+    model.save_pretrained(out, safe_serialization=False)  # pytorch_model.bin, as the 2022 fine-tunes ship
+    return out
+
+
 def _main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -739,10 +775,17 @@ def _main(argv: list[str] | None = None) -> int:
     it2.add_argument("--weights", default="safetensors", choices=("safetensors", "bin"))
     it2.add_argument("--ct2", metavar="CT2_DIR", help="also convert to CTranslate2 there")
     it2.add_argument("--quantization", help="CTranslate2 weight type, e.g. int8")
+    whisper = sub.add_parser("whisper")
+    whisper.add_argument("out_dir")
+    whisper.add_argument("--tokenizer", required=True, help="a multilingual Whisper tokenizer.json")
+    whisper.add_argument("--seed", type=int, default=0)
     w2v = sub.add_parser("wav2vec2")
     w2v.add_argument("out_dir")
     w2v.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.kind == "whisper":
+        build_whisper(args.out_dir, args.tokenizer, seed=args.seed)
+        return 0
     if args.kind == "wav2vec2":
         build_wav2vec2_ctc(args.out_dir, seed=args.seed)
         return 0

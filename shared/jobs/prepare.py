@@ -178,7 +178,7 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         route = asr_routes.choose(None if source == languages.AUTO else source,
                                   {**asr, **({"engine": args.engine} if args.engine else {})}, None)
         if route.hint:
-            print(route.hint)
+            print(f"note: {route.hint}")
     if args.burn_in and args.workflow not in ("subtitle", "subs"):
         raise UserError("--burn-in belongs to the subtitle workflow (its mux stage): add --workflow subtitle -t ...")
     if args.burn_in and media_path is None:

@@ -67,6 +67,6 @@ def choose(language: str | None, settings: dict, job_model: str | None, hw: dict
     if catalog.loadable(model) is not None:
         return Route(model.key, f"the {name} route: {model.repo} ({model.base}, {published(model)}, "
                                 f"licence {model.licence})")
-    hint = (f"note: {model.key} ({model.repo}, {published(model)}) would hear {name} better than "
+    hint = (f"{model.key} ({model.repo}, {published(model)}) would hear {name} better than "
             f"Whisper {default}; fetch it once with {catalog.fetch_command(model)} (about {model.size_gb:g} GB)")
     return Route(default, f"the machine's default: the {name} route {model.key} is not cached", hint)

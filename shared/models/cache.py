@@ -29,7 +29,7 @@ from pathlib import Path
 
 from shared.core import config, files
 from shared.core.errors import UserError
-from shared.models import catalog, hub_cache
+from shared.models import catalog, hardware, hub_cache
 from shared.models.catalog import Model
 
 BUNDLE_FORMAT = "subtitler-model-bundle"
@@ -219,6 +219,9 @@ def convert(model: Model, snapshot: Path) -> Path:
     from shared.environment_manager import EnvironmentManager
 
     fmt, quantization = model.convert["format"], model.convert.get("quantization")
+    if quantization == "hardware":  # the weight type this machine's stage computes in (int8 on a CPU)
+        quantization = hardware.stage_settings(model.stage).get("compute_type") or None
+        quantization = None if quantization in ("default", "auto") else quantization
     if fmt != "ctranslate2":
         raise UserError(f"{model.key}: unknown conversion '{fmt}' in config/models.json")
     out = catalog.converted_dir(model, snapshot.name)

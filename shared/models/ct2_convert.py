@@ -1,4 +1,4 @@
-"""Convert a Transformers seq2seq model directory (NLLB-200 or IndicTrans2) to CTranslate2, atomically.
+"""Convert a Transformers seq2seq model directory (NLLB-200, IndicTrans2 or Whisper) to CTranslate2, atomically.
 
 Runs in the translate venv: `python -m shared.models.ct2_convert SRC_DIR OUT_DIR [--quantization int8] [--force]`.
 
@@ -13,6 +13,11 @@ IndicTrans2 (config.json "model_type": "IndicTrans") is converted by _IndicTrans
 without transformers: its model class lives only in the hub repository's modeling_indictrans.py
 (trust_remote_code), which CTranslate2's converters do not know. The weights are read straight from
 model.safetensors / pytorch_model.bin and placed into CTranslate2's Transformer spec.
+
+Whisper fine-tunes (config.json "model_type": "whisper", e.g. the per-language Indic ones) go through
+the same converter, and what faster-whisper reads beside model.bin is copied too: tokenizer.json
+(made from vocab.json and merges.txt by the model's own tokenizer where the repo ships only those)
+and preprocessor_config.json (the mel bins: 128 for large-v3 fine-tunes).
 
 The tokenizer files are copied next to the converted weights so that the directory is self-contained:
 the translator tokenizes with `AutoTokenizer.from_pretrained(OUT_DIR)` (it reads tokenizer_config.json
@@ -54,6 +59,9 @@ INDICTRANS2_TOKENIZER_FILES = (
     "generation_config.json",
 )
 INDICTRANS2_MODEL_TYPE = "indictrans"  # config.json says "IndicTrans"; compared case-insensitively
+WHISPER_MODEL_TYPE = "whisper"
+# What faster-whisper reads beside a CTranslate2 Whisper model.bin
+WHISPER_FILES = ("tokenizer.json", "preprocessor_config.json")
 
 # CTranslate2's weight types (ctranslate2 4.8.5 accepts these in convert()).
 QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16",
@@ -106,6 +114,12 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, quantization
             for name in INDICTRANS2_TOKENIZER_FILES:
                 if (src / name).is_file():
                     shutil.copy2(src / name, staging / name)
+        elif model_type(src) == WHISPER_MODEL_TYPE:
+            copy_files = [name for name in WHISPER_FILES if (src / name).is_file()]
+            _converter_class()(str(src), copy_files=copy_files).convert(
+                str(staging), quantization=quantization, force=True)
+            if not (staging / "tokenizer.json").is_file():
+                _fast_tokenizer(src, staging)
         else:
             copy_files = [name for name in TOKENIZER_FILES if (src / name).is_file()]
             _converter_class()(str(src), copy_files=copy_files).convert(
@@ -116,10 +130,27 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, quantization
     return out
 
 
+def model_type(model_dir: str | os.PathLike) -> str:
+    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    return str(config.get("model_type", "")).lower()
+
+
 def is_indictrans2(model_dir: str | os.PathLike) -> bool:
     """True when model_dir's config.json is IndicTrans2's (model_type "IndicTrans")."""
-    config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
-    return str(config.get("model_type", "")).lower() == INDICTRANS2_MODEL_TYPE
+    return model_type(model_dir) == INDICTRANS2_MODEL_TYPE
+
+
+def _fast_tokenizer(src: Path, out: Path) -> None:
+    """tokenizer.json for faster-whisper, from a Whisper repo that ships only the slow tokenizer's
+    vocab.json and merges.txt: the model's own tokenizer, loaded and saved in the fast format."""
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        AutoTokenizer.from_pretrained(str(src), use_fast=True).save_pretrained(tmp)
+        if not (Path(tmp) / "tokenizer.json").is_file():
+            raise UserError(f"{src} has no tokenizer faster-whisper can read (no tokenizer.json, and none "
+                            "could be made from vocab.json and merges.txt)")
+        shutil.copy2(Path(tmp) / "tokenizer.json", out / "tokenizer.json")
 
 
 def _read_vocabulary(path: Path) -> list[str]:
@@ -360,7 +391,7 @@ def _move_into_place(staging: Path, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.models.ct2_convert", description=__doc__.splitlines()[0])
     parser.add_argument("src_dir", help="Transformers model directory (config.json, weights, tokenizer); "
-                        "NLLB-200 (M2M100) or IndicTrans2 (model_type IndicTrans)")
+                        "NLLB-200 (M2M100), IndicTrans2 (model_type IndicTrans) or Whisper")
     parser.add_argument("out_dir", help="CTranslate2 model directory to create")
     parser.add_argument("--quantization", default=None, choices=QUANTIZATIONS,
                         help="weight type (default: the model's own, float32 for NLLB and IndicTrans2)")

@@ -152,6 +152,25 @@ def test_whisper_translates_spanish_speech_into_english(tmp_path):
     assert transcript["speech_translation"]["decoding"]["windows"] == transcript["decoding"]["windows"]
 
 
+def test_auto_detects_then_translates(tmp_path):
+    """-s auto in the translate workflow: the language is detected by the asr stage, and the
+    translation follows it."""
+    media = tmp_path / "auto.mp4"
+    make(media, lang="es", sentences=SPANISH)
+    out, cache = tmp_path / "out", REPO / ".cache"
+    prep = sh(["./prepare-job.sh", "--media", str(media), "--workflow", "translate", "-s", "auto", "-t", "en",
+               "--translator", "whisper"], cache, out)
+    assert prep.returncode == 0, prep.stderr
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = sh(["./run-pipeline.sh", "-j", job_id], cache, out)
+    assert run.returncode == 0, run.stdout + run.stderr
+    transcript = json.loads((out / job_id / "transcript.json").read_text())
+    assert transcript["language"] == "es" and transcript["speech_translation"]["source_language"] == "es"
+    assert "after detecting es" in transcript["route"]["why"]
+    english = " ".join(c.content for c in srt.parse((out / job_id / "subtitles" / "auto.en.srt").read_text()))
+    assert recall("Good morning and welcome to the news. The river rose slowly during the night.", english) >= 0.4
+
+
 @pytest.mark.parametrize("args,says", [
     (["--workflow", "translate", "-t", "fr", "--translator", "whisper"], "English only"),
     (["--workflow", "translate", "-t", "en", "--translator", "whisper", "--model", HINDI], "cannot translate"),

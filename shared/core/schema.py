@@ -63,9 +63,40 @@ class Redecoded(TypedDict):
     words_after: int
 
 
+class ScriptFix(TypedDict):
+    """A segment written in a script its language is not (shared/asr/script_check.py)."""
+    start: float
+    end: float
+    found: str                      # the ISO 15924 script it came out in
+    expected: List[str]
+    reason: str
+    action: str                     # decoded again with the language forced, or kept
+    text_before: str
+    text_after: Optional[str]
+    prompted: bool                  # decoded again after the job's own text in the right script
+
+
 class Decoding(TypedDict):
     windows: int
     redecoded: List[Redecoded]
+    script: NotRequired[List[ScriptFix]]
+
+
+class AsrRoute(TypedDict):
+    """The Whisper model that heard the job, and why (shared/models/asr_routes.py)."""
+    model: str
+    why: str
+
+
+class SpeechTranslation(TypedDict):
+    """--translator whisper: Whisper's translate task on the same windows, into English."""
+    language: str
+    task: str
+    model: str
+    source_language: Optional[str]
+    segments: List[Segment]
+    decoding: Decoding
+    dropped: List[Dropped]
 
 
 class Transcript(TypedDict):
@@ -80,6 +111,8 @@ class Transcript(TypedDict):
     decoding: NotRequired[Decoding]
     dropped: NotRequired[List[Dropped]]
     aligned: NotRequired[bool]
+    route: NotRequired[AsrRoute]
+    speech_translation: NotRequired[SpeechTranslation]
 
 
 class ShortCue(TypedDict):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from shared.core import config
 from shared.core.errors import UserError, run_cli
-from shared.models import cache, catalog, hardware
+from shared.models import asr_routes, cache, catalog, hardware
 from shared.models.catalog import Model
 from shared.translation import plan
 
@@ -116,7 +116,8 @@ def _workflow_needs() -> dict:
         "subtitle": {"needs": translate, "missing": missing(translate)},
     }
     stages = hw.get("stages", {})
-    chosen = {"asr": {"model": used["asr"].key if "asr" in used else None, "why": stages.get("asr", {}).get("why")},
+    chosen = {"asr": {"model": used["asr"].key if "asr" in used else None, "why": stages.get("asr", {}).get("why"),
+                      "tier": stages.get("asr", {}).get("tier"), "routes_why": stages.get("asr", {}).get("routes_why")},
               "translate": {"tier": stages.get("translate", {}).get("tier"), "why": stages.get("translate", {}).get("why")}}
     return {"workflows": workflows, "translation_pairs": pairs, "chosen": chosen,
             "english_offline": any(_usable(m) for m in catalog.load()
@@ -135,16 +136,19 @@ def status(as_json: bool) -> int:
         rows.append({"key": m.key, "repo": m.repo, "group": m.group, "stage": m.stage, "revision": m.revision,
                      "cached": snapshot is not None, "commit": snapshot.name if snapshot else None,
                      "size_bytes": cache.disk_size(m) if snapshot else 0, "embedded": m.embedded,
-                     "gated": m.gated})
+                     "gated": m.gated, "licence": m.licence, "non_commercial": catalog.non_commercial(m),
+                     "languages": list(m.languages)})
     copies = [{"key": m.key, "repo": m.repo, "commit": path.name, "path": str(path),
                "size_bytes": cache.dir_size(path)}
               for m, path in catalog.mlx_copies()]
     needs = _workflow_needs()
     punkt = cache.sentence_splitter_dir()
     splitter = {"cached": (punkt / "english").is_dir(), "path": str(punkt)}
+    routes = asr_route_rows()
     if as_json:
         print(json.dumps({"schema_version": STATUS_SCHEMA_VERSION, "hub_cache": str(catalog.hub_dir()),
-                          "models": rows, "mlx_copies": copies, **needs, "sentence_splitter": splitter}, indent=2))
+                          "models": rows, "mlx_copies": copies, **needs, "asr_routes": routes,
+                          "sentence_splitter": splitter}, indent=2))
         return 0
     cached = [r for r in rows if r["cached"]]
     print(f"cache: {config.display_path(catalog.hub_dir())} "
@@ -161,14 +165,44 @@ def status(as_json: bool) -> int:
             " (./cache-models.sh --all fetches them)"
         print(f"{name:<11} {state}")
     for pair, info in needs["translation_pairs"].items():
-        print(f"  {pair:<12} {info['model']:<32} {'cached' if info['cached'] else 'not cached'}")
+        print(f"  {pair:<12} {info['model']:<32} {'cached' if info['cached'] else 'not cached'}{_nc(info['model'])}")
+    _print_routes(routes)
     _print_choices(needs["chosen"])
     return 0
+
+
+def asr_route_rows() -> list[dict]:
+    """Each language's ASR route on this machine: its model, whether it is ready, its licence and
+    the published figure it is chosen for."""
+    out = []
+    for language, key in sorted(asr_routes.routes().items()):
+        model = catalog.find(key, "asr")
+        if model is None:
+            continue
+        out.append({"language": language, "model": model.key, "repo": model.repo, "base": model.base,
+                    "size_gb": model.size_gb, "licence": model.licence, "ready": catalog.loadable(model) is not None,
+                    "published": model.published, "fetch": catalog.fetch_command(model)})
+    return out
+
+
+def _nc(key: str) -> str:
+    model = catalog.find(key)
+    return f"  {model.licence.upper()}: non-commercial use only" if model and catalog.non_commercial(model) else ""
+
+
+def _print_routes(routes: list[dict]) -> None:
+    print("ASR per language (a job of that language uses the route when it is ready; others use the default):")
+    for r in routes:
+        state = "ready" if r["ready"] else f"not cached: {r['fetch']}"
+        print(f"  {r['language']:<4} {r['model']:<28} {r['base'] or '':<9} {r['licence']:<11} "
+              f"{asr_routes.published(catalog.find(r['model'], 'asr')):<46} {state}")
 
 
 def _print_choices(chosen: dict) -> None:
     print("chosen for this machine (config/hardware_cache.json; ./bootstrap.sh detects again):")
     print(f"  ASR {chosen['asr']['model']}: {chosen['asr']['why']}")
+    if chosen["asr"].get("routes_why"):
+        print(f"  ASR routes tier {chosen['asr']['tier']}: {chosen['asr']['routes_why']}")
     print(f"  translation tier {chosen['translate']['tier']}: {chosen['translate']['why']}")
 
 
@@ -177,8 +211,11 @@ def list_catalog() -> int:
     for m in catalog.load():
         cached = "cached" if catalog.snapshot(m) is not None else ""
         flags = ", ".join(f for f in ("embedded" if m.embedded else "", "gated" if m.gated else "",
+                                      "NON-COMMERCIAL" if catalog.non_commercial(m) else "",
+                                      f"heard: {','.join(m.languages)}" if m.stage == "asr" and m.languages else "",
                                       f"this machine's {used[m.key]}" if m.key in used else "") if f)
-        print(f"{m.key:<36} {m.repo:<50} {m.size_gb:7.2f} GB  {m.group:<11} {cached:<7} {flags}")
+        print(f"{m.key:<36} {m.repo:<50} {m.size_gb:7.2f} GB  {m.group:<11} {m.licence:<14} {cached:<7} {flags}")
+    _print_routes(asr_route_rows())
     _print_choices(_workflow_needs()["chosen"])
     return 0
 

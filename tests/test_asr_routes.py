@@ -181,3 +181,31 @@ def test_whisper_translator_options_are_checked(hindi_media, tmp_path, args, say
     result = sh(["./prepare-job.sh", "--media", str(hindi_media), "-s", "hi", *args], REPO / ".cache", tmp_path)
     assert result.returncode != 0 and says in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_quality_bench_scores_every_cached_model_that_hears_the_language(tmp_path):
+    """bench/asr_quality.py on a folder with transcripts.tsv and on a NeMo-style manifest."""
+    import make_sample
+
+    english = ["The river rose slowly during the night.", "Schools will stay open on Monday."]
+    for index, sentence in enumerate(english):
+        make_sample.speak([sentence], "en-us", 0.5, 0.3, tmp_path / f"clip{index}.wav")
+    (tmp_path / "transcripts.tsv").write_text("".join(f"clip{i}.wav\t{s}\n" for i, s in enumerate(english)))
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps({"audio_filepath": f"clip{i}.wav", "text": s, "duration": 3.0}) + "\n"
+                                for i, s in enumerate(english)), encoding="utf-8")
+    python = str(REPO / ".venvs/common/bin/python")
+    env = clean_env(HF_HUB_OFFLINE="1")
+    table = subprocess.run([python, "bench/asr_quality.py", "--data", str(tmp_path), "--language", "en"],
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert table.returncode == 0, table.stderr
+    assert "WER" in table.stdout and "whisper-tiny.en" in table.stdout and "whisper-base" in table.stdout
+    rows = json.loads(subprocess.run([python, "bench/asr_quality.py", "--data", str(manifest), "--language", "en",
+                                      "--models", "tiny.en", "--json"], cwd=REPO, env=env, capture_output=True,
+                                     text=True, timeout=600, check=True).stdout)
+    assert [r["model"] for r in rows] == ["whisper-tiny.en"] and rows[0]["words"] == 13
+    assert rows[0]["wer"] <= 0.3 and 0 <= rows[0]["cer"] <= rows[0]["wer"] and rows[0]["rtf"] > 0
+    # Hindi: no cached model hears it but the multilingual base, which is scored
+    bad = subprocess.run([python, "bench/asr_quality.py", "--data", str(tmp_path / "none.jsonl"), "--language", "hi"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "no such manifest" in bad.stderr and "Traceback" not in bad.stderr

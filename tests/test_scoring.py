@@ -36,3 +36,15 @@ def test_recall_counts_the_content_words_heard_whatever_their_inflection():
     assert recall(said, "the and to the") == 0.0  # function words alone are nothing heard
     assert recall("Las escuelas permanecerán abiertas el lunes.", "las escuelas permanecerán abiertas") == 0.75
     assert recall("आज मौसम अच्छा है", "आज मौसम") == 0.5  # any script
+
+
+def test_indic_normalisation_for_wer():
+    from shared.core.scoring import normalized, scores
+
+    # nukta, candrabindu as anusvara, danda and punctuation, case: the same words
+    assert normalized("ज़िंदगी हँसती है। Hello, World!") == "जिंदगी हंसती है hello world"
+    assert normalized("আমি বাঁশি বাজাই।") == normalized("আমি বাংশি বাজাই")  # Bengali candrabindu
+    assert scores("मैं घर जा रहा हूँ।", "मैं घर जा रहा हूं")["word_errors"] == 0
+    result = scores("मैं घर जा रहा हूँ", "मैं घर रहा")
+    assert (result["words"], result["word_errors"], result["deleted"]) == (5, 2, 2)
+    assert result["character_errors"] == len("जा") + len("हूं")

@@ -67,7 +67,11 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 def error_counts(reference: str, hypothesis: str) -> dict:
     """The word errors of the cheapest alignment, by kind: substituted, deleted (spoken words the
     hypothesis lacks: speech dropped) and inserted; their sum is word_error_rate's distance."""
-    ref, hyp = words(reference), words(hypothesis)
+    return edits(words(reference), words(hypothesis))
+
+
+def edits(ref: list, hyp: list) -> dict:
+    """The cheapest alignment of two token lists, its errors by kind."""
     # each cell: (distance, substituted, deleted, inserted); ties go to substitution, then deletion
     row = [(j, 0, 0, j) for j in range(len(hyp) + 1)]
     for i, r in enumerate(ref, 1):
@@ -78,3 +82,32 @@ def error_counts(reference: str, hypothesis: str) -> dict:
             prev, row[j] = row[j], min(diagonal, (up[0] + 1, up[1], up[2] + 1, up[3]),
                                        (left[0] + 1, left[1], left[2], left[3] + 1), key=lambda c: c[0])
     return {"substituted": row[-1][1], "deleted": row[-1][2], "inserted": row[-1][3]}
+
+
+def normalized(text: str) -> str:
+    """A transcript as WER on Indian languages is scored: Unicode NFC, lower case, a nukta dropped
+    (ज़ as ज), a candrabindu read as the anusvara of its script (हँस as हंस), the danda and every other
+    punctuation mark or symbol gone, spaces collapsed. By character name, so every Brahmic script is
+    treated alike."""
+    out = []
+    for char in unicodedata.normalize("NFD", unicodedata.normalize("NFC", text).lower()):
+        name = unicodedata.name(char, "")
+        if name.endswith("SIGN NUKTA"):
+            continue
+        if name.endswith("SIGN CANDRABINDU"):
+            try:
+                char = unicodedata.lookup(name.replace("CANDRABINDU", "ANUSVARA"))
+            except KeyError:
+                pass
+        out.append(" " if unicodedata.category(char)[0] in "PSZ" else char)
+    return " ".join(unicodedata.normalize("NFC", "".join(out)).split())
+
+
+def scores(reference: str, hypothesis: str) -> dict:
+    """WER and CER after normalized(), with the words deleted and the reference's size."""
+    ref, hyp = normalized(reference), normalized(hypothesis)
+    by_word = edits(ref.split(), hyp.split())
+    by_char = edits(list(ref.replace(" ", "")), list(hyp.replace(" ", "")))
+    return {"words": len(ref.split()), "characters": len(ref.replace(" ", "")),
+            "word_errors": sum(by_word.values()), "character_errors": sum(by_char.values()),
+            "deleted": by_word["deleted"]}

@@ -60,6 +60,8 @@ def test_code_mixing_digits_and_short_texts_are_not_wrong():
     assert scripts.wrong_script(UDHR_1["ur"], "sd") is None
     assert scripts.wrong_script(UDHR_1["hi"], "sd") is None
     assert scripts.wrong_script(UDHR_1["hi"], "sd-Arab") == "Deva"
+    # a language Whisper detects that the table does not hold is not judged
+    assert scripts.wrong_script(UDHR_1["hi"], "haw") is None and scripts.expected("haw") == ()
     # a Devanagari vowel sign is a mark of its script, not a letter of none
     assert scripts.letters_by_script("मौसम") == {"Deva": 4}
 

@@ -38,6 +38,8 @@ def expected(language: str) -> tuple[str, ...]:
     base, _, script = language.partition("-")
     if script:
         return (script,)
+    if base not in languages.LANGUAGES:  # a language Whisper detects that our table does not hold
+        return ()
     return tuple(dict.fromkeys(f.split("_")[1] for f in languages.LANGUAGES[base][1]))
 
 
@@ -87,7 +89,7 @@ def wrong_script(text: str, language: str) -> str | None:
     Telugu for ta, Latin for bn); None when it is right, or too short to say."""
     counts = letters_by_script(text)
     total = sum(counts.values())
-    if total < MIN_LETTERS:
+    if total < MIN_LETTERS or not expected(language):
         return None
     wanted = {s for code in expected(language) for s in unicode_scripts(code)}
     if sum(n for s, n in counts.items() if s in wanted) >= WRONG_SHARE * total:

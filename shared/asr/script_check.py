@@ -16,11 +16,9 @@ MARGIN = 0.2  # seconds of audio either side of a segment decoded again
 PROMPT_CHARACTERS = 200  # the prompt's tail: Whisper keeps the last 223 tokens of a prompt
 
 
-def _prompt(segments: list[dict], index: int, language: str) -> str | None:
-    """The job's text in the right script nearest before the segment (else after it)."""
-    right = [i for i, seg in enumerate(segments) if i != index and seg["text"].strip()
-             and scripts.wrong_script(seg["text"], language) is None
-             and scripts.dominant(seg["text"]) is not None]
+def _prompt(segments: list[dict], index: int, right: list[int]) -> str | None:
+    """The job's text in the right script (the segments right holds) nearest before the segment,
+    else after it."""
     before = [i for i in right if i < index]
     chosen = before[-3:] if before else [i for i in right if i > index][:3]
     text = " ".join(segments[i]["text"].strip() for i in chosen)
@@ -31,17 +29,19 @@ def check(segments: list[dict], language: str, decoder, audio_path, settings: di
     """(segments, record): each wrong-script segment decoded again by decoder(prompt) -> transcribe,
     with the language forced; the new text is taken when it is in the right script, else the old one
     is kept, and both are recorded."""
-    wrong = [(i, found) for i, seg in enumerate(segments)
-             for found in [scripts.wrong_script(seg["text"], language)] if found]
+    found_in = [scripts.wrong_script(seg["text"], language) for seg in segments]
+    wrong = [(i, found) for i, found in enumerate(found_in) if found]
     if not wrong:
         return segments, []
+    right = [i for i, (seg, found) in enumerate(zip(segments, found_in))
+             if found is None and scripts.dominant(seg["text"]) is not None]
     out = list(segments)
     record = []
     expected = list(scripts.expected(language))
     for index, found in wrong:
         seg = segments[index]
         span = (max(0.0, seg["start"] - MARGIN), seg["end"] + MARGIN)
-        prompt = _prompt(segments, index, language)
+        prompt = _prompt(segments, index, right)
         [(_, _, again)] = decode_alone(decoder(prompt), audio_path, [(index, span)], settings)
         text = " ".join(s["text"].strip() for s in again).strip()
         still = scripts.wrong_script(text, language) if text else found

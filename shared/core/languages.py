@@ -20,8 +20,19 @@ LANGUAGES = {**INDIC, **OTHER}
 AUTO = "auto"
 
 
-# Scripts a target may be transliterated into (hi-Latn), besides the scripts a language is written in
-TRANSLITERATION_SCRIPTS: tuple[str, ...] = tuple(_TABLE["transliteration"]["write"])
+# ISO 15924 codes that name a writing system of several Unicode scripts (Jpan: Hira, Kana, Hani)
+SCRIPT_PARTS: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _TABLE["script_parts"].items()
+                                            if not k.startswith("_")}
+# Languages whose speech is one and whose writing tells them apart (Hindi and Urdu)
+SCRIPT_SETTLES: list[list[str]] = _TABLE["script_settles"]
+# What romanize reads: the scripts a target may be transliterated into (hi-Latn), and how
+TRANSLITERATION: dict = _TABLE["transliteration"]
+TRANSLITERATION_SCRIPTS: tuple[str, ...] = tuple(TRANSLITERATION["write"])
+
+
+def written_in(base: str) -> tuple[str, ...]:
+    """The ISO 15924 scripts a language of the table is written in, the default first: sd -> (Arab, Deva)."""
+    return tuple(dict.fromkeys(f.split("_")[1] for f in LANGUAGES[base][1]))
 
 
 def normalize(code: str, *, allow_auto: bool = False, target: bool = False) -> str:
@@ -37,7 +48,7 @@ def normalize(code: str, *, allow_auto: bool = False, target: bool = False) -> s
         raise UserError(f"unknown language '{code}': use an ISO 639-1 code such as hi, ta, bn, en{hint}; "
                         "see docs/languages.md")
     if script:
-        scripts = {f.split("_")[1].lower(): f.split("_")[1] for f in LANGUAGES[base][1]}
+        scripts = {s.lower(): s for s in written_in(base)}
         if target:
             scripts.update({s.lower(): s for s in TRANSLITERATION_SCRIPTS})
         if script.lower() not in scripts:

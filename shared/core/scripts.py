@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 
-from shared.core import config, languages
+from shared.core import languages
 
 # Fewer letters than this say too little about a segment's script ("OK", a name)
 MIN_LETTERS = 4
@@ -21,15 +21,9 @@ MIN_LETTERS = 4
 WRONG_SHARE = 0.5
 
 
-@functools.lru_cache(maxsize=1)
-def _parts() -> dict[str, tuple[str, ...]]:
-    table = config.load_json(config.CONFIG_DIR / "languages.json")["script_parts"]
-    return {k: tuple(v) for k, v in table.items() if not k.startswith("_")}
-
-
 def unicode_scripts(code: str) -> tuple[str, ...]:
     """The Unicode scripts an ISO 15924 code's text is made of: Deva -> (Deva,), Jpan -> (Hira, Kana, Hani)."""
-    return _parts().get(code, (code,))
+    return languages.SCRIPT_PARTS.get(code, (code,))
 
 
 def expected(language: str) -> tuple[str, ...]:
@@ -40,7 +34,12 @@ def expected(language: str) -> tuple[str, ...]:
         return (script,)
     if base not in languages.LANGUAGES:  # a language Whisper detects that our table does not hold
         return ()
-    return tuple(dict.fromkeys(f.split("_")[1] for f in languages.LANGUAGES[base][1]))
+    return languages.written_in(base)
+
+
+def _allowed(language: str) -> set[str]:
+    """The Unicode scripts a language's text may be in."""
+    return {s for code in expected(language) for s in unicode_scripts(code)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,8 +48,8 @@ def _candidates() -> tuple[tuple[str, object], ...]:
     import regex
 
     codes = {"Latn"}
-    for _, floreses in languages.LANGUAGES.values():
-        codes.update(f.split("_")[1] for f in floreses)
+    for base in languages.LANGUAGES:
+        codes.update(languages.written_in(base))
     scripts = dict.fromkeys(s for code in sorted(codes) for s in unicode_scripts(code))
     return tuple((s, regex.compile(rf"\p{{sc={s}}}")) for s in scripts)
 
@@ -91,7 +90,7 @@ def wrong_script(text: str, language: str) -> str | None:
     total = sum(counts.values())
     if total < MIN_LETTERS or not expected(language):
         return None
-    wanted = {s for code in expected(language) for s in unicode_scripts(code)}
+    wanted = _allowed(language)
     if sum(n for s, n in counts.items() if s in wanted) >= WRONG_SHARE * total:
         return None
     return max(counts, key=counts.get)
@@ -101,15 +100,8 @@ def settle(language: str, texts: list[str]) -> str:
     """A detected language, settled by the script its text came out in, where the speech of two
     languages is one and only the writing tells them apart (config: script_settles; Hindi and Urdu):
     Devanagari text is Hindi, Arabic-script text Urdu, whatever the detector said."""
-    for group in config.load_json(config.CONFIG_DIR / "languages.json").get("script_settles", []):
-        if language not in group:
-            continue
-        counts: dict[str, int] = {}
-        for text in texts:
-            for script, n in letters_by_script(text).items():
-                counts[script] = counts.get(script, 0) + n
-        for candidate in group:
-            scripts = {s for code in expected(candidate) for s in unicode_scripts(code)}
-            if counts and max(counts, key=counts.get) in scripts:
-                return candidate
+    for group in languages.SCRIPT_SETTLES:
+        if language in group:
+            written = dominant(" ".join(texts))
+            return next((candidate for candidate in group if written in _allowed(candidate)), language)
     return language

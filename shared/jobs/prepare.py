@@ -152,8 +152,10 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         raise UserError("--romanization belongs to a Latin-script target: add one such as -t hi-Latn")
     mode = args.translator if args.translator in LLM_MODES + (WHISPER,) else (
         "llm" if args.llm and not args.translator else "mt")
+    # the machine's ASR settings, with the job's engine
+    asr = {**workflows.stage_settings({}, "asr"), **({"engine": args.engine} if args.engine else {})}
     if mode == WHISPER:
-        _check_whisper_translator(args, source, targets)
+        _check_whisper_translator(args, source, targets, asr)
     mt_model = args.translator if mode == "mt" else args.draft_model
     if mt_model and catalog.find(mt_model, "translate") is None:
         raise UserError(f"unknown translation model '{mt_model}': see ./cache-models.sh --list "
@@ -174,9 +176,7 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         if source != languages.AUTO and mode != WHISPER and plan.needs_model(source, target):
             _note_licence(plan.route(source, romanize.language_of(target), mt_model))
     if args.workflow != "subs" and not args.model:
-        asr = workflows.stage_settings({}, "asr")
-        route = asr_routes.choose(None if source == languages.AUTO else source,
-                                  {**asr, **({"engine": args.engine} if args.engine else {})}, None)
+        route = asr_routes.choose(None if source == languages.AUTO else source, asr, None)
         if route.hint:
             print(f"note: {route.hint}")
     if args.burn_in and args.workflow not in ("subtitle", "subs"):
@@ -207,7 +207,7 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
     }
 
 
-def _check_whisper_translator(args: argparse.Namespace, source: str, targets: list[str]) -> None:
+def _check_whisper_translator(args: argparse.Namespace, source: str, targets: list[str], asr: dict) -> None:
     """--translator whisper: English from the speech, by the faster-whisper engine's multilingual model."""
     if args.workflow not in ("translate", "subtitle"):
         raise UserError(f"--translator whisper translates speech: the {args.workflow} workflow has "
@@ -221,11 +221,9 @@ def _check_whisper_translator(args: argparse.Namespace, source: str, targets: li
     if source.partition("-")[0] == "en":
         raise UserError("the speech is English already: --translator whisper translates into English; "
                         "use --workflow transcribe")
-    settings = workflows.stage_settings({}, "asr")
-    engine = args.engine or settings.get("engine")
-    if engine == "mlx":
+    if asr.get("engine") == "mlx":
         raise UserError("--translator whisper runs on the faster-whisper engine, not mlx: add --engine faster-whisper")
-    model = args.model or settings.get("model", "")
+    model = args.model or asr.get("model", "")
     found = catalog.find(model, "asr")
     if model.endswith(".en") or (found is not None and (found.languages or "turbo" in found.aliases)):
         raise UserError(f"Whisper {model} cannot translate speech (an English-only model, a one-language "

@@ -27,16 +27,11 @@ class Route:
 def routes(hw: dict | None = None) -> dict[str, str]:
     """{language: model key} on this machine (a hardware_cache.json written before the routes
     existed gets the tier its hardware would choose now)."""
-    hw = hw or hardware.load()
-    chosen = hw.get("stages", {}).get("asr", {}).get("routes")
-    if chosen is not None:
-        return chosen
-    tier, _ = hardware.asr_tier(hw)
-    return catalog.asr_tiers()[tier]
+    return hardware.routes("asr", hw)
 
 
 def published(model: catalog.Model) -> str:
-    """"FLEURS 9.02, Common Voice 11 14.12 (model card)" or "no published WER"."""
+    """"published WER FLEURS 9.02, Common Voice 11 14.12" or "no published WER"."""
     names = {"fleurs": "FLEURS", "common_voice_11": "Common Voice 11", "kathbath": "Kathbath"}
     wer = (model.published or {}).get("wer") or {}
     if not wer:

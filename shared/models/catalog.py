@@ -199,8 +199,7 @@ def embedded_fallback(stage: str, language: str, engine: str | None = None) -> M
     """The best embedded model of a stage that is cached and hears the language ("auto": any); for
     the mlx engine, one whose MLX copy (./cache-models.sh --mlx-from) is in the cache too."""
     for model in embedded_models():
-        english_only = any(alias.endswith(".en") for alias in model.aliases)
-        if model.stage == stage and snapshot(model) is not None and not (english_only and language != "en"):
+        if model.stage == stage and snapshot(model) is not None and serves(model, language):
             if engine != "mlx" or mlx_copy(model) is not None:
                 return model
     return None

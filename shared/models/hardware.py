@@ -119,6 +119,19 @@ def asr_tier(info: dict) -> tuple[str, str]:
                      "which has no small fine-tune with a published figure")
 
 
+def routes(stage: str, hw: dict | None = None) -> dict[str, str]:
+    """The routes a stage's block of hardware_cache.json records (asr: language -> model; translate:
+    route class -> model); a file written before they existed gets the tier its hardware would
+    choose now."""
+    hw = hw or load()
+    chosen = hw.get("stages", {}).get(stage, {}).get("routes")
+    if chosen:
+        return chosen
+    if stage == "asr":
+        return catalog.asr_tiers()[asr_tier(hw)[0]]
+    return catalog.translation_tiers()[translation_tier(hw)[0]]
+
+
 def choose_stage_settings(info: dict) -> dict:
     """Per-stage device, compute type, batch size, engine and default model for this machine."""
     stages = _ready(_preferred_stage_settings(info))

@@ -43,12 +43,7 @@ def route_class(source: str, target: str) -> str:
 def routes(hw: dict | None = None) -> dict[str, str]:
     """{route class: model key} on this machine: hardware_cache.json's choice (a file written before
     the tiers existed gets the tier its hardware would choose now)."""
-    hw = hw or hardware.load()
-    chosen = hw.get("stages", {}).get("translate", {}).get("routes")
-    if chosen:
-        return chosen
-    tier, _ = hardware.translation_tier(hw)
-    return catalog.translation_tiers()[tier]
+    return hardware.routes("translate", hw)
 
 
 def needs_model(source: str, target: str) -> bool:

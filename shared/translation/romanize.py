@@ -12,9 +12,7 @@ readers of romanized Hindi write it, not as the m of a scholarly anusvara.
 
 from __future__ import annotations
 
-import functools
-
-from shared.core import config, languages, scripts
+from shared.core import languages, scripts
 from shared.core.errors import UserError
 
 STYLES = ("readable", "iso")
@@ -22,16 +20,6 @@ STYLES = ("readable", "iso")
 # Devanagari's anusvara and candrabindu at a word's end: a nasal vowel, read as n
 _DEVANAGARI_FINAL_NASAL = r"[\u0901\u0902](?![\u0915-\u0939\u0958-\u095F])"
 _VIRAMA_NA = "\u0928\u094d"
-
-
-@functools.lru_cache(maxsize=1)
-def _table() -> dict:
-    return config.load_json(config.CONFIG_DIR / "languages.json")["transliteration"]
-
-
-def writable() -> tuple[str, ...]:
-    """The scripts a target tag may ask for."""
-    return tuple(_table()["write"])
 
 
 def target_script(target: str) -> str | None:
@@ -54,7 +42,7 @@ def check(source: str, target: str) -> None:
     if script is None:
         return
     base = target.partition("-")[0]
-    readable = [s for s in scripts.expected(base) if s in _table()["read"]]
+    readable = [s for s in scripts.expected(base) if s in languages.TRANSLITERATION["read"]]
     if not readable:
         raise UserError(f"{languages.name(base)} is written in {', '.join(scripts.expected(base))}, which "
                         f"cannot be transliterated reliably (no short vowels written): drop -t {target}")
@@ -64,8 +52,8 @@ def check(source: str, target: str) -> None:
 
 def _name(script: str, language: str, style: str) -> str:
     if script == "Latn":
-        return _table()["latin"][style]
-    return _table()["by_language"].get(language, {}).get(script) or _table()["write"][script]
+        return languages.TRANSLITERATION["latin"][style]
+    return languages.TRANSLITERATION["by_language"].get(language, {}).get(script) or languages.TRANSLITERATION["write"][script]
 
 
 def transliterate(texts: list[str], target: str, style: str = "readable") -> list[str]:
@@ -80,11 +68,11 @@ def transliterate(texts: list[str], target: str, style: str = "readable") -> lis
     if script is None:
         return list(texts)
     to_name = _name(script, language, style)
-    schwa = language in _table()["schwa_deletion"]
+    schwa = language in languages.TRANSLITERATION["schwa_deletion"]
     out = []
     for text in texts:
         source = scripts.dominant(text)
-        if source is None or source == script or source not in _table()["read"]:
+        if source is None or source == script or source not in languages.TRANSLITERATION["read"]:
             out.append(text)
             continue
         if source == "Deva" and script == "Latn" and style == "readable":

@@ -81,7 +81,7 @@ def main() -> int:
     if vad["regions"]:
         if engine == "whisperx":
             segments, detected, probability, aligned, decoding = engine_whisperx.whisperx_segments(
-                job_path, vad, settings, language, hotwords)
+                job_path, vad, settings, language, hotwords, reroute=None if language or job_model else reroute)
             transcript["aligned"] = aligned
         elif engine == "mlx":
             segments, detected, probability, decoding = engine_mlx.mlx_segments(

@@ -11,6 +11,7 @@ the route, the conversion and the engine, not the words.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -209,3 +210,34 @@ def test_the_quality_bench_scores_every_cached_model_that_hears_the_language(tmp
     bad = subprocess.run([python, "bench/asr_quality.py", "--data", str(tmp_path / "none.jsonl"), "--language", "hi"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "no such manifest" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_short_pin_fetches_only_the_head_it_names(tmp_path_factory):
+    """A repo whose page shows only a short commit hash is pinned by it: cache-models fetches main while
+    main is at that commit (and records the full one), and refuses, fetching nothing, once main has
+    moved on."""
+    model = catalog.find("whisper-marathi-small", "asr")
+    assert catalog.short_pin(model.revision) and len(model.revision) == 7
+    cache = tmp_path_factory.mktemp("short-pin-cache")
+    full = model.revision + "0" * (40 - len(model.revision))
+    with HubServer() as hub:
+        hub.add_repo(model.repo, tiny_whisper(tmp_path_factory), gated=False, commit=full)
+        env = clean_env(HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", SUBTITLER_CACHE_DIR=str(cache),
+                        HF_HUB_DISABLE_PROGRESS_BARS="1")
+        fetched = subprocess.run(["./cache-models.sh", "--model", model.key], cwd=REPO, env=env,
+                                 capture_output=True, text=True, timeout=600)
+        assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+        record = json.loads(subprocess.run(
+            [sys.executable, "-c", "import json; from shared.models import catalog; "
+             f"print(json.dumps(catalog.read_record({model.repo!r})))"],
+            cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout)
+        assert record["commit"] == full
+        hub.add_repo(model.repo, {"README.md": "a later change"})  # main moves on
+        shutil.rmtree(cache)
+        moved = subprocess.run(["./cache-models.sh", "--model", model.key], cwd=REPO, env=env,
+                               capture_output=True, text=True, timeout=600)
+    assert moved.returncode != 0 and "Traceback" not in moved.stderr
+    said = moved.stderr.strip().splitlines()
+    assert len(said) == 1 and "moved on" in said[0] and model.revision in said[0] and "nothing was fetched" in said[0]
+    snapshots = list((cache / "huggingface").rglob("snapshots/*"))
+    assert snapshots == [], snapshots

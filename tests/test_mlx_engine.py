@@ -182,3 +182,17 @@ def test_mlx_cache_dir_is_honoured(cache, short_media, tmp_path):
         assert run.returncode == 0, run.stdout + run.stderr
     finally:
         assert cache_models(cache, "--mlx-from", "tiny.en").returncode == 0  # put back for the other tests
+
+
+def test_a_segment_in_the_wrong_script_is_decoded_again_and_recorded(cache, short_media, tmp_path):
+    """-s hi on English speech: the multilingual base writes the English in Latin letters, which is not
+    Hindi's script; the mlx engine decodes it again with Hindi forced, as the other engines do, and
+    records what it found and did."""
+    assert cache_models(cache, "--model", "base").returncode == 0
+    assert cache_models(cache, "--mlx-from", "base").returncode == 0
+    run, job_dir = job(short_media, cache, tmp_path / "out", "--engine", "mlx", "--model", "base", source="hi")
+    assert run.returncode == 0, run.stdout + run.stderr
+    script = json.loads((job_dir / "transcript.json").read_text())["decoding"]["script"]
+    assert script and all(e["found"] != "Deva" and e["expected"] == ["Deva"] for e in script), script
+    assert any(e["found"] == "Latn" for e in script), script  # the English, in Latin letters
+    assert all(e["action"].startswith(("decoded again", "kept: decoded again")) and e["text_before"] for e in script)

@@ -155,3 +155,31 @@ def test_transliteration_options_are_checked(tmp_path):
         result = sh(["./prepare-job.sh", "--subs", str(subs), "-s", "hi", *args], tmp_path / "c", tmp_path / "o")
         assert result.returncode != 0 and says in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_segment_in_the_wrong_script_is_decoded_again_and_recorded(tmp_path):
+    """-s hi on English speech, through the faster-whisper engine: the multilingual base writes the
+    English in Latin letters, which is not Hindi's script; the segment is decoded again with Hindi
+    forced, and what was found, why and what was done is in transcript.json decoding.script."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from make_sample import make
+
+    media = tmp_path / "news.mp4"
+    make(media, sentences=["The monsoon arrived early this year.", "Schools will remain open on Monday."])
+    cache, out = REPO / ".cache", tmp_path / "out"
+    prep = sh(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "hi",
+               "--model", "base"], cache, out)
+    assert prep.returncode == 0, prep.stderr
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = sh(["./run-pipeline.sh", "-j", job_id], cache, out)
+    assert run.returncode == 0, run.stdout + run.stderr
+    transcript = json.loads((out / job_id / "transcript.json").read_text())
+    script = transcript["decoding"]["script"]
+    assert script and all(e["found"] != "Deva" and e["expected"] == ["Deva"] for e in script), script
+    assert any(e["found"] == "Latn" for e in script), script  # the English, in Latin letters
+    for entry in script:
+        assert entry["reason"] == f"written in {entry['found']}, not in Deva" and entry["text_before"]
+        assert entry["action"].startswith(("decoded again", "kept: decoded again")), entry

@@ -210,3 +210,23 @@ def test_whisperx_detects_the_language_from_the_speech(tmp_path):
     text = " ".join(s["text"] for s in transcript["segments"])
     assert recall(" ".join(SPANISH), text) >= 0.5, text  # heard as Spanish (base garbles some of espeak-ng's)
     assert (tmp_path / "out" / job_id / "subtitles" / "noticias.es.srt").exists()
+
+
+def test_whisperx_checks_the_script_of_what_it_heard(tmp_path):
+    """-s hi on English speech: base writes the English in Latin letters, not in Hindi's script; the
+    whisperx engine decodes the segment again with Hindi forced (faster-whisper's batched pipeline on
+    WhisperX's own model) and records it in decoding.script, as the other engines do."""
+    media = tmp_path / "news.mp4"
+    make(media, sentences=SENTENCES["en"][:2])
+    prep = sh("./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "hi",
+              "--engine", "whisperx", "--model", "base", out=tmp_path / "out")
+    assert prep.returncode == 0, prep.stderr
+    job_id = prep.stdout.strip().splitlines()[-1]
+    run = sh("./run-pipeline.sh", "-j", job_id, out=tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    transcript = json.loads((tmp_path / "out" / job_id / "transcript.json").read_text())
+    script = transcript["decoding"]["script"]
+    assert script and all(e["found"] != "Deva" and e["expected"] == ["Deva"] for e in script), script
+    assert any(e["found"] == "Latn" for e in script), script  # the English, in Latin letters
+    assert all(e["action"].startswith(("decoded again", "kept: decoded again")) for e in script)
+    assert transcript["model"] == "base" and transcript["segments"]

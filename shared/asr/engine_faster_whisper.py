@@ -10,7 +10,7 @@ from __future__ import annotations
 from shared.asr import script_check
 from shared.asr.coverage import decode_checked
 from shared.asr.decoding import detect_language, threads_each, workers
-from shared.core import config, scripts
+from shared.core import config
 from shared.core.errors import UserError
 from shared.models import catalog
 
@@ -87,14 +87,9 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
     language = language or "en"
     out, redecoded, windows = decode_checked(faster_whisper_decoder(model, settings, language, hotwords, task=task),
                                              audio_path, vad, settings)
-    if probability is not None and task == "transcribe":
-        settled = scripts.settle(language, [seg["text"] for seg in out])
-        if settled != language:
-            print(f"note: detected {language}, written in the script of {settled}: the transcript is {settled}",
-                  flush=True)
-            language = settled
-    written = "en" if task == "translate" else language
-    out, script = script_check.check(out, written, lambda prompt: faster_whisper_decoder(
-        model, settings, language, hotwords, prompt=prompt, task=task), audio_path, settings)
+    out, language, script = script_check.settled_and_checked(
+        out, language, probability is not None, task,
+        lambda forced, prompt: faster_whisper_decoder(model, settings, forced, hotwords, prompt=prompt, task=task),
+        audio_path, settings)
     return out, language, probability, {"windows": windows, "redecoded": redecoded, "script": script,
                                         "model": settings["model"]}

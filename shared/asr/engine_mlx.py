@@ -6,6 +6,7 @@ greedily (MLX-Whisper has no beam search), from a local model directory only.
 
 from __future__ import annotations
 
+from shared.asr import script_check
 from shared.asr.coverage import decode_checked
 from shared.asr.decoding import detect_language
 from shared.asr.windows import SAMPLE_RATE
@@ -38,9 +39,14 @@ def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotw
     if language is None and model.is_multilingual:
         language, probability = detect_language(model, audio_path, vad["regions"], mlx_detector(model, dtype))
     language = language or "en"
+    one_stream = {**settings, "workers": 1}  # one MLX stream
     out, redecoded, windows = decode_checked(mlx_decoder(model, dtype, settings, language, hotwords),
-                                             audio_path, vad, {**settings, "workers": 1})  # one MLX stream
-    return out, language, probability, {"windows": windows, "redecoded": redecoded}
+                                             audio_path, vad, one_stream)
+    out, language, script = script_check.settled_and_checked(
+        out, language, probability is not None, "transcribe",
+        lambda forced, prompt: mlx_decoder(model, dtype, settings, forced, hotwords, prompt=prompt),
+        audio_path, one_stream)
+    return out, language, probability, {"windows": windows, "redecoded": redecoded, "script": script}
 
 
 def mlx_detector(model, dtype):
@@ -55,11 +61,12 @@ def mlx_detector(model, dtype):
     return detect
 
 
-def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | None):
+def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | None, *, prompt: str | None = None):
     """transcribe(audio, clips) by MLX-Whisper's own decoder: the clips (windows) of a batch decoded
     together, greedily, one 30 s window each, then their words timed by cross-attention on the
     encoder output the decoding computed (mlx_whisper.transcribe would run the encoder again for
     the words, and decode the rest of a window again after its last word, where phantoms appear).
+    A prompt is text the decoder reads as what came before (the script check's), the hotwords after it.
     Nothing is skipped here: the guard after decoding drops and records what Whisper wrote where
     nobody speaks, for every engine alike."""
     import mlx.core as mx
@@ -70,8 +77,9 @@ def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | Non
 
     tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages, language=language,
                               task="transcribe")
-    prompt = tokenizer.encode(" " + hotwords.strip()) if hotwords else None
-    options = DecodingOptions(language=language, task="transcribe", temperature=0.0, prompt=prompt,
+    before = " ".join(text.strip() for text in (prompt, hotwords) if text and text.strip())
+    options = DecodingOptions(language=language, task="transcribe", temperature=0.0,
+                              prompt=tokenizer.encode(" " + before) if before else None,
                               without_timestamps=bool(settings["without_timestamps"]), fp16=dtype == mx.float16)
 
     class Encoded:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import sys
 
+from shared.asr import script_check
 from shared.asr.coverage import short_windows, within, word_count
 from shared.asr.decoding import detect_language
-from shared.asr.engine_faster_whisper import damaged
+from shared.asr.engine_faster_whisper import damaged, faster_whisper_decoder
 from shared.asr.windows import WHISPER_WINDOW, pack, split_long
 from shared.core import config
 from shared.core.errors import UserError
@@ -38,7 +39,11 @@ def alignment_model(language: str | None):
     return None, f"the catalog has no alignment model for '{language}'"
 
 
-def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
+def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None,
+                      *, reroute=None):
+    """The VAD stage's regions transcribed by WhisperX (the model the language's route names, after
+    detection with -s auto), decoded again where a window fell short or a segment came out in the
+    wrong script, then aligned where the language's alignment model is cached."""
     import torch
 
     threads = int(settings.get("threads") or 1)
@@ -69,18 +74,26 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
         def __call__(self, _audio):
             return [Segment(start, end, None) for start, end in regions]
 
-    path = catalog.require(settings["model"], "asr")
-    try:
-        model = whisperx.load_model(
-            str(path), device, compute_type=settings["compute_type"], language=language,
-            vad_model=GivenRegions(), threads=threads, local_files_only=True,
-            asr_options={"beam_size": int(settings["beam_size"]), "hotwords": hotwords,
-                         "condition_on_previous_text": bool(settings["condition_on_previous_text"])})
-    except (RuntimeError, ValueError) as exc:
-        raise UserError(f"cannot load Whisper model '{settings['model']}' from {path}: {damaged(exc)}")
+    def load(settings: dict):
+        path = catalog.require(settings["model"], "asr")
+        try:
+            return whisperx.load_model(
+                str(path), device, compute_type=settings["compute_type"], language=language,
+                vad_model=GivenRegions(), threads=threads, local_files_only=True,
+                asr_options={"beam_size": int(settings["beam_size"]), "hotwords": hotwords,
+                             "condition_on_previous_text": bool(settings["condition_on_previous_text"])})
+        except (RuntimeError, ValueError) as exc:
+            raise UserError(f"cannot load Whisper model '{settings['model']}' from {path}: {damaged(exc)}")
+
+    model = load(settings)
     probability = None
     if language is None and model.model.model.is_multilingual:
         language, probability = detect_language(model.model, job_path / "audio.wav", vad["regions"])
+        routed = reroute(language) if reroute else None
+        if routed and routed != settings["model"]:
+            print(f"note: {language} detected: the asr stage switches to {routed}", flush=True)
+            settings = {**settings, "model": routed}
+            model = load(settings)
     audio = whisperx.load_audio(str(job_path / "audio.wav"))
     batch = max(1, int(settings["batch_size"]))
     result = model.transcribe(  # chunk_size ~0: WhisperX joins nothing more, the chunks are made above
@@ -101,7 +114,13 @@ def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None,
                 redecoded.append({"start": round(window.start, 3), "end": round(window.end, 3),
                                   "words_before": word_count(before), "words_after": word_count(after)})
         result["segments"].sort(key=lambda s: s["start"])
-    decoding = {"windows": len(windows), "redecoded": redecoded}
+    # The script check decodes through faster-whisper's batched pipeline on WhisperX's own model
+    # (a faster-whisper WhisperModel): the same prompt and language forcing as the other engines.
+    result["segments"], language, script = script_check.settled_and_checked(
+        result["segments"], language, probability is not None, "transcribe",
+        lambda forced, prompt: faster_whisper_decoder(model.model, settings, forced, hotwords, prompt=prompt),
+        job_path / "audio.wav", settings)
+    decoding = {"windows": len(windows), "redecoded": redecoded, "script": script, "model": settings["model"]}
     segments = [{"start": s["start"], "end": s["end"], "text": s["text"], "words": []} for s in result["segments"]]
     if align_path is None and settings["align"]:
         align_path, why_not = alignment_model(language)  # the language was detected just now

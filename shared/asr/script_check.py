@@ -57,3 +57,19 @@ def check(segments: list[dict], language: str, decoder, audio_path, settings: di
             entry.update(action=f"kept: decoded again, still in {still}", text_after=text or None)
         record.append(entry)
     return out, record
+
+
+def settled_and_checked(segments: list[dict], language: str, detected: bool, task: str, decoder_for,
+                        audio_path, settings: dict) -> tuple[list[dict], str, list[dict]]:
+    """What every engine does after decoding: a detected language settled by the script the text came
+    out in (Hindi against Urdu), then each segment checked for its language's script and decoded
+    again by decoder_for(language, prompt) where it is wrong. Returns (segments, language, record)."""
+    if detected and task == "transcribe":
+        settled = scripts.settle(language, [seg["text"] for seg in segments])
+        if settled != language:
+            print(f"note: detected {language}, written in the script of {settled}: the transcript is {settled}",
+                  flush=True)
+            language = settled
+    written = "en" if task == "translate" else language
+    segments, record = check(segments, written, lambda prompt: decoder_for(language, prompt), audio_path, settings)
+    return segments, language, record

@@ -142,11 +142,28 @@ def register_embedded(model: Model) -> str:
     return catalog.register_embedded(model, Path(sysconfig.get_paths()["purelib"]))
 
 
+def commit_to_fetch(model: Model) -> str:
+    """The revision asked of the hub: the catalog's pin. A pin of fewer than 40 hex digits (a commit
+    known only by its short hash, as model pages show it) is checked against the commit the repo's
+    main branch is at, and that full commit is fetched; a repo that has moved on is refused, never
+    fetched at a commit nobody checked."""
+    if not catalog.short_pin(model.revision):
+        return model.revision
+    from huggingface_hub import HfApi
+
+    head = _call_hub(model, HfApi().model_info, model.repo, revision="main").sha
+    if not head.startswith(model.revision.lower()):
+        raise UserError(f"{model.repo} has moved on: its main branch is at {head[:12]}, not the pinned "
+                        f"{model.revision}; nothing was fetched (the catalog entry {model.key} in "
+                        f"config/models.json needs a new pin, checked against the model card)")
+    return head
+
+
 def plan(model: Model) -> tuple[int, int]:
     """(bytes still to download, total bytes) of the model at its pinned revision, asked of the hub."""
     from huggingface_hub import snapshot_download
 
-    infos = _call_hub(model, snapshot_download, model.repo, revision=model.revision,
+    infos = _call_hub(model, snapshot_download, model.repo, revision=commit_to_fetch(model),
                       allow_patterns=list(model.files), cache_dir=catalog.hub_dir(), dry_run=True)
     total = sum(i.file_size or 0 for i in infos)
     todo = sum(i.file_size or 0 for i in infos if i.will_download)
@@ -166,7 +183,7 @@ def fetch(model: Model, *, force: bool = False) -> Path:
     """Download the model at its pinned revision (resuming a partial download) and record it."""
     from huggingface_hub import snapshot_download
 
-    path = Path(_call_hub(model, snapshot_download, model.repo, revision=model.revision,
+    path = Path(_call_hub(model, snapshot_download, model.repo, revision=commit_to_fetch(model),
                           allow_patterns=list(model.files), cache_dir=catalog.hub_dir(),
                           force_download=force))
     record_snapshot(model, path)

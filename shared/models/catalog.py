@@ -54,6 +54,12 @@ class Model:
         return any(fnmatch.fnmatch(filename, pattern) for pattern in self.files)
 
 
+def short_pin(revision: str) -> bool:
+    """A commit pinned by its short hash (7 to 39 hex digits): the full one was not published where
+    it could be read, and the repo's head is checked against it at fetch time (cache.commit_to_fetch)."""
+    return 7 <= len(revision) < 40 and all(c in "0123456789abcdefABCDEF" for c in revision)
+
+
 def _catalog() -> dict:
     return config.load_json(config.MODEL_CATALOG_PATH)
 

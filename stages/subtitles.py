@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shared.core import schema
 from shared.core.errors import run_cli
-from shared.jobs import tracks
+from shared.jobs import tracks, workflows
 from stages._common import stage_args
 
 
@@ -18,7 +18,7 @@ def main() -> int:
     lang = job["source_language"]
     if lang == "auto":
         lang = transcript.get("language") or "und"
-    track = tracks.write_track(job, job_path, transcript["segments"], lang, "source", settings)
+    track = tracks.write_track(job, job_path, workflows.spoken(job_path), lang, "source", settings)
     schema.write(job_path / "subtitles.json", {"tracks": [track]})
     return 0
 

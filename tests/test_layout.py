@@ -19,6 +19,7 @@ ALLOWED = {
     "shared.environment_manager": {"shared.core", "shared.models"},
     "shared.asr": {"shared.core", "shared.models"},
     "shared.subtitles": {"shared.core"},
+    "shared.speakers": {"shared.core"},
     "shared.translation": {"shared.core", "shared.models", "shared.subtitles"},
     "shared.jobs": {"shared.core", "shared.models", "shared.subtitles", "shared.translation",
                     "shared.environment_manager"},

@@ -325,10 +325,10 @@ def test_from_and_only_rerun_just_what_was_asked(finished_job, tmp_path):
     job_path = out / job_id
     audio_mtime = (job_path / "audio.wav").stat().st_mtime_ns
     only = sh("./run-pipeline.sh", "-j", job_id, "--only", "subtitles", out=out)
-    assert only.returncode == 0 and "[5/5] subtitles ... done" in only.stdout and "asr" not in only.stdout
+    assert only.returncode == 0 and "[6/6] subtitles ... done" in only.stdout and "asr" not in only.stdout
     rerun_from = sh("./run-pipeline.sh", "-j", job_id, "--from", "asr", out=out)
     assert rerun_from.returncode == 0
-    assert "[4/5] asr ... done" in rerun_from.stdout and "[5/5] subtitles ... done" in rerun_from.stdout
+    assert "[4/6] asr ... done" in rerun_from.stdout and "[5/6] speakers ... done" in rerun_from.stdout and "[6/6] subtitles ... done" in rerun_from.stdout
     assert "demux" not in rerun_from.stdout and (job_path / "audio.wav").stat().st_mtime_ns == audio_mtime
     bad = sh("./run-pipeline.sh", "-j", job_id, "--only", "translate", out=out)
     assert bad.returncode == 2 and "'translate' is not a stage of the transcribe workflow" in bad.stderr

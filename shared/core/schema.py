@@ -38,6 +38,7 @@ class Word(TypedDict):
     end: float
     word: str                       # as the model wrote it, with its leading space
     probability: Optional[float]
+    speaker: NotRequired[str]       # the speaker's label (speakers.json), where the speakers stage ran
 
 
 class Segment(TypedDict):
@@ -47,6 +48,7 @@ class Segment(TypedDict):
     text: str
     language: Optional[str]
     words: List[Word]
+    speaker: NotRequired[str]
 
 
 class Dropped(TypedDict):
@@ -115,6 +117,33 @@ class Transcript(TypedDict):
     speech_translation: NotRequired[SpeechTranslation]
 
 
+class Speaker(TypedDict):
+    id: str                         # S1, S2... in order of first appearance
+    label: str                      # what subtitles show: a name given with --speaker-names, else "Speaker N"
+    seconds: float                  # speech heard from this speaker
+    words: int
+    first: float                    # when the speaker is first heard
+
+
+class Turn(TypedDict):
+    start: float
+    end: float
+    speaker: str                    # a label
+
+
+class Speakers(TypedDict):
+    """Who speaks when: the speakers found (labelled in order of first appearance), their turns, and the transcript's segments with a speaker on each segment and word, split where the speaker changes (what subtitles and translation read)."""
+    engine: str
+    requested: str                  # "auto" or the number the user gave
+    count: int
+    speakers: List[Speaker]
+    turns: List[Turn]
+    segments: List[Segment]
+    windows: int                    # voice windows embedded
+    window_seconds: float
+    hop_seconds: float
+
+
 class ShortCue(TypedDict):
     start: float
     end: float
@@ -131,6 +160,7 @@ class Compliance(TypedDict):
     short_cues: List[ShortCue]
     shot_change_crossings: int
     violations: int
+    two_speaker_cues: NotRequired[int]
 
 
 class Shots(TypedDict):
@@ -164,6 +194,7 @@ class Track(TypedDict):
     vtt: NotRequired[str]
     ass: NotRequired[str]
     ttml: NotRequired[str]
+    txt: NotRequired[str]
 
 
 class Subtitles(TypedDict):
@@ -280,7 +311,8 @@ class Document:
 
 
 _WRITTEN = (("job.json", Job, "prepare-job"), ("shots.json", Shots, "shots"), ("vad.json", Vad, "vad"),
-            ("transcript.json", Transcript, "asr"), ("translations.json", Translations, "translate"),
+            ("transcript.json", Transcript, "asr"), ("speakers.json", Speakers, "speakers"),
+            ("translations.json", Translations, "translate"),
             ("translation.<lang>.json", Transcript, "translate"), ("subtitles.json", Subtitles, "subtitles"),
             ("translated_subtitles.json", Subtitles, "translated_subtitles"), ("mux.json", Mux, "mux"),
             ("status.json", Status, "run-pipeline"), ("batch-<id>.json", Batch, "prepare-job"))

@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
                         "with the first subtitle track drawn into the picture (libass; Noto fonts: fonts-noto-core)")
     parser.add_argument("--glossary", metavar="FILE", help="names and terms to keep through translation and "
                         "to prompt ASR with (tab-separated; see docs/user-guide/glossary.md)")
+    parser.add_argument("--speakers", metavar="auto|N|off", help="who speaks when (the speakers stage): auto "
+                        "finds how many voices there are, N asks for exactly N, off skips the stage (default in "
+                        "config/pipeline.json: speakers.count)")
+    parser.add_argument("--speaker-names", metavar="NAMES|FILE", help="names for the speakers in order of first "
+                        "appearance: \"Asha,Ravi\", or a file with one name a line (default: Speaker 1, Speaker 2...)")
     parser.add_argument("--job-id", help="choose the job id instead of a generated one")
     return parser
 
@@ -97,7 +102,42 @@ WHISPER = "whisper"  # --translator whisper: Whisper's translate task
 
 # Options that steer speech recognition, which a subs job does not run.
 ASR_ONLY = (("start", "--start"), ("end", "--end"), ("engine", "--engine"), ("vad", "--vad"), ("model", "--model"),
-            ("compute_type", "--compute-type"))
+            ("compute_type", "--compute-type"), ("speakers", "--speakers"), ("speaker_names", "--speaker-names"))
+
+
+def _speakers(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """(count: "auto", "off" or a number, names) from --speakers and --speaker-names."""
+    settings = config.pipeline_defaults()["speakers"]
+    most = int(settings["max_speakers"])
+    count = (args.speakers or str(settings["count"])).strip().lower()
+    if count not in ("auto", "off") and not (count.isdigit() and 1 <= int(count) <= most):
+        raise UserError(f"--speakers {args.speakers}: give auto, off or a number from 1 to {most}")
+    names: list[str] = []
+    if args.speaker_names is not None:
+        given = args.speaker_names
+        path = config.user_path(given) if given.strip() else None
+        if path is not None and path.is_file():
+            try:
+                given = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UserError(f"cannot read --speaker-names file {path}: {exc} (one name a line, UTF-8)")
+            names = [line.strip() for line in given.splitlines() if line.strip()]
+        else:
+            names = [name.strip() for name in given.split(",")]
+        if not names or any(not name for name in names):
+            raise UserError("--speaker-names needs names separated by commas, e.g. --speaker-names \"Asha,Ravi\" "
+                            "(or a file with one name a line)")
+        odd = [name for name in names if any(c in name for c in "<>&\n\t") or len(name) > 40]
+        if odd:
+            raise UserError(f"speaker name {odd[0]!r} cannot be shown in subtitles: use names of at most 40 "
+                            "characters without < > &")
+        if len(set(names)) < len(names):
+            raise UserError("--speaker-names names someone twice: give each speaker one name")
+        if count == "off":
+            raise UserError("--speaker-names names the speakers that --speakers finds: drop --speakers off")
+        if count.isdigit() and len(names) > int(count):
+            raise UserError(f"--speaker-names gives {len(names)} names for --speakers {count}: give at most {count}")
+    return count, names
 
 
 def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
@@ -185,7 +225,9 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         raise UserError("--burn-in draws subtitles into a video: add --media FILE")
     if args.burn_in and probe and info["fps"] is None:
         raise UserError(f"{media_path.name} has no picture to burn subtitles into: drop --burn-in")
+    speakers, names = _speakers(args) if args.workflow != "subs" else ("off", [])
     overrides = {"vad": {"engine": args.vad} if args.vad else {},
+                 "speakers": {k: v for k, v in (("count", args.speakers and speakers), ("names", names)) if v},
                  "mux": {"burn_in": True} if args.burn_in else {},
                  # a subs job's cues keep the times the user's file gives them
                  "subtitles": {"keep_cue_times": True} if subs_path else {},
@@ -203,6 +245,7 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         "target_languages": targets,
         "clip": {"start": start, "end": end},
         "overrides": {k: v for k, v in overrides.items() if v},
+        "speakers": speakers != "off",
         **({"allow_network": True} if args.allow_network else {}),
     }
 
@@ -240,8 +283,9 @@ def create(args: argparse.Namespace) -> tuple[str, Path, dict]:
     """Validate the request and make its job directory and job.json; returns id, path and job."""
     job = _validated(args)
     job_id, path = job_dirs.new_job_dir(Path(job_dirs.stem(job_dirs.source(job))), args.job_id)
+    speakers = job.pop("speakers")
     job = {"job_id": job_id, "created": _dt.datetime.now().isoformat(timespec="seconds"), **job}
-    job["stages"] = workflows.stages_for(job["workflow"], job.get("media_info"))
+    job["stages"] = workflows.stages_for(job["workflow"], job.get("media_info"), speakers)
     if args.glossary:
         shutil.copyfile(config.user_path(args.glossary), path / glossary.JOB_FILE)
     schema.write(path / "job.json", job)

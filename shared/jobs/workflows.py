@@ -8,21 +8,23 @@ from shared.core import config
 from shared.models import hardware
 
 WORKFLOWS = {
-    "transcribe": ["demux", "shots", "vad", "asr", "subtitles"],
-    "translate": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles"],
-    "subtitle": ["demux", "shots", "vad", "asr", "subtitles", "translate", "translated_subtitles", "mux"],
+    "transcribe": ["demux", "shots", "vad", "asr", "speakers", "subtitles"],
+    "translate": ["demux", "shots", "vad", "asr", "speakers", "subtitles", "translate", "translated_subtitles"],
+    "subtitle": ["demux", "shots", "vad", "asr", "speakers", "subtitles", "translate", "translated_subtitles", "mux"],
     # subtitles a user already has (prepare-job.sh --subs), translated on their own cue times;
     # muxed when the job has media too
     "subs": ["import_subs", "subtitles", "translate", "translated_subtitles", "mux"],
 }
 
 
-def stages_for(workflow: str, media_info: dict | None) -> list[str]:
+def stages_for(workflow: str, media_info: dict | None, speakers: bool = True) -> list[str]:
     """A job's stages: its workflow's, less shots where the media has no picture (audio, or cover
     art only): the subtitles then keep their speech timing without a stage that would find nothing;
-    less mux where the job has no media (a subs job given only its subtitle file)."""
+    less mux where the job has no media (a subs job given only its subtitle file); less speakers
+    with --speakers off."""
     return [s for s in WORKFLOWS[workflow]
-            if (s != "shots" or (media_info or {}).get("fps")) and (s != "mux" or media_info)]
+            if (s != "shots" or (media_info or {}).get("fps")) and (s != "mux" or media_info)
+            and (s != "speakers" or speakers)]
 
 
 # What each stage reads (job-relative; "@media" is the source file, "@subs" the user's subtitle file,
@@ -34,11 +36,26 @@ STAGE_IO = {
     "import_subs": (["@subs"], ["transcript.json"]),
     "vad": (["audio.wav"], ["vad.json"]),
     "asr": (["audio.wav", "vad.json", "glossary.tsv", "@glossary"], ["transcript.json"]),
-    "subtitles": (["transcript.json", "shots.json"], ["subtitles.json"]),
-    "translate": (["transcript.json", "glossary.tsv", "@glossary"], ["translations.json"]),
+    "speakers": (["audio.wav", "vad.json", "transcript.json"], ["speakers.json"]),
+    "subtitles": (["transcript.json", "speakers.json", "shots.json"], ["subtitles.json"]),
+    "translate": (["transcript.json", "speakers.json", "glossary.tsv", "@glossary"], ["translations.json"]),
     "translated_subtitles": (["translations.json", "shots.json"], ["translated_subtitles.json"]),
     "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
 }
+
+
+def spoken(job_path) -> list[dict]:
+    """The transcript's segments as the stages after asr read them: with a speaker on each segment
+    and word, split where the speaker changes, when the speakers stage ran (speakers.json) and heard
+    more than one voice (one speaker's label on every cue would say nothing)."""
+    from shared.core import schema
+
+    labelled = job_path / "speakers.json"
+    if labelled.exists():
+        found = schema.read(labelled)
+        if found["count"] > 1:
+            return found["segments"]
+    return schema.read(job_path / "transcript.json")["segments"]
 
 
 def stage_settings(job: dict, stage: str) -> dict:

@@ -139,6 +139,9 @@ def choose_stage_settings(info: dict) -> dict:
     stages["translate"].update(tier=tier, routes=dict(catalog.translation_tiers()[tier]), why=why)
     tier, why = asr_tier(info)
     stages["asr"].update(tier=tier, routes=dict(catalog.asr_tiers()[tier]), routes_why=why)
+    # The voice encoder is a small LSTM: the CPU serves it on every machine (the engine is
+    # config/pipeline.json's speakers.engine)
+    stages["speakers"] = {"device": "cpu", "threads": max(1, info["cpu"]["count"])}
     return stages
 
 

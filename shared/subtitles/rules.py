@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Iterable
 
 import regex
@@ -53,6 +53,7 @@ class TextRules:
     abbreviations: frozenset = frozenset()
     no_line_end: frozenset = frozenset()
     keep_with_previous: frozenset = frozenset()
+    dialogue_dash: str = "- "  # what starts each speaker's line in a two-speaker cue
 
     @staticmethod
     @functools.lru_cache(maxsize=None)
@@ -61,7 +62,8 @@ class TextRules:
         entry = table.get((language or "").partition("-")[0], {})
         fold = lambda words: frozenset(w.casefold() for w in words)  # noqa: E731
         return TextRules(fold(entry.get("abbreviations", [])), fold(entry.get("no_line_end", [])),
-                         fold(entry.get("keep_with_previous", [])))
+                         fold(entry.get("keep_with_previous", [])),
+                         entry.get("dialogue_dash", table["dialogue_dash"]))
 
     @staticmethod
     def _bare(text: str) -> str:
@@ -126,6 +128,7 @@ class Unit:
     start: float
     end: float
     text: str  # a word with its leading space, as the ASR wrote it
+    speaker: str | None = None  # its speaker's label, where the speakers stage ran
 
 
 @dataclass
@@ -133,6 +136,7 @@ class Cue:
     start: float
     end: float
     lines: list[str]
+    speakers: list[str] = field(default_factory=list)  # who speaks: one, or two in a dialogue cue (a line each)
 
     @property
     def text(self) -> str:
@@ -154,13 +158,15 @@ def units_from_segments(segments: Iterable[dict]) -> list[Unit]:
     for seg in segments:
         words = [w for w in seg.get("words") or [] if w.get("word", "").strip()]
         if words:
-            units += [Unit(float(w["start"]), float(w["end"]), w["word"]) for w in words]
+            units += [Unit(float(w["start"]), float(w["end"]), w["word"], w.get("speaker", seg.get("speaker")))
+                      for w in words]
             continue
         tokens = seg.get("text", "").split()
         if not tokens:
             continue
         step = (seg["end"] - seg["start"]) / len(tokens)
-        units += [Unit(seg["start"] + i * step, seg["start"] + (i + 1) * step, " " + t) for i, t in enumerate(tokens)]
+        units += [Unit(seg["start"] + i * step, seg["start"] + (i + 1) * step, " " + t, seg.get("speaker"))
+                  for i, t in enumerate(tokens)]
     return units
 
 
@@ -232,8 +238,8 @@ def group(units: list[Unit], rules: Rules, text: TextRules = TextRules()) -> lis
     groups: list[list[Unit]] = []
     current: list[Unit] = []
     for index, unit in enumerate(units):
-        if current and unit.start - current[-1].end >= PAUSE_SPLIT:
-            groups.append(current)
+        if current and (unit.start - current[-1].end >= PAUSE_SPLIT or unit.speaker != current[-1].speaker):
+            groups.append(current)  # a pause, or a speaker's turn, ends a cue
             current = []
         current.append(unit)
         while len(current) > 1 and not _fits(current, rules, text):
@@ -269,9 +275,10 @@ def _merge_short(groups: list[list[Unit]], rules: Rules, text: TextRules) -> lis
             i += 1
             continue
         options = []
-        if i > 0 and not text.ends_sentence(out[i - 1][-1].text, g[0].text):
+        if i > 0 and not text.ends_sentence(out[i - 1][-1].text, g[0].text) and out[i - 1][-1].speaker == g[0].speaker:
             options.append((g[0].start - out[i - 1][-1].end, i - 1))
-        if i + 1 < len(out) and not text.ends_sentence(g[-1].text, out[i + 1][0].text):
+        if i + 1 < len(out) and not text.ends_sentence(g[-1].text, out[i + 1][0].text) \
+                and out[i + 1][0].speaker == g[-1].speaker:
             options.append((out[i + 1][0].start - g[-1].end, i + 1))
         for _, j in sorted(options):
             merged = out[min(i, j)] + out[max(i, j)]
@@ -284,12 +291,71 @@ def _merge_short(groups: list[list[Unit]], rules: Rules, text: TextRules) -> lis
     return out
 
 
+LINGER = 0.5  # seconds an out-time may run past the speech (Netflix: 12 frames) for reading time
+
+
+def _dialogue(first: list[Unit], second: list[Unit], rules: Rules, text: TextRules,
+              until: float) -> list[str] | None:
+    """The lines of a two-speaker cue, a dash and a line each, or None where the two turns do not
+    make one: the same speaker, a pause between them, a line too long, too long on screen together,
+    or too fast to read in the time they may have (until the next cue, at most LINGER past the speech)."""
+    if first[-1].speaker is None or first[-1].speaker == second[0].speaker or rules.max_lines < 2:
+        return None
+    if second[0].start - first[-1].end >= PAUSE_SPLIT or second[-1].end - first[0].start > rules.max_duration:
+        return None
+    lines = [text.dialogue_dash + _join(first), text.dialogue_dash + _join(second)]
+    if any(length(line) > rules.max_chars_per_line for line in lines):
+        return None
+    seconds = min(second[-1].end + LINGER, until, first[0].start + rules.max_duration) - first[0].start
+    if sum(length(line) - length(text.dialogue_dash) for line in lines) / max(seconds, 1e-3) > rules.max_cps:
+        return None
+    return lines
+
+
+def _cue(units: list[Unit], rules: Rules, text: TextRules) -> Cue:
+    lines = layout(units, rules, text=text, strict=True) or layout(units, rules, text=text) \
+        or _hard_wrap(_join(units), rules)
+    return Cue(units[0].start, units[-1].end, lines, [units[0].speaker] if units[0].speaker else [])
+
+
+def _cues(groups: list[list[Unit]], rules: Rules, text: TextRules) -> list[Cue]:
+    """A cue per group, except that two turns of two speakers, one right after the other, share a
+    dialogue cue: a line each, each line starting with the language's dash (never more than two
+    speakers in a cue, never two on one line). Which turns pair is chosen over the whole track
+    (dynamic programming): first so that the fewest turns too brief to read alone (under twice the
+    minimum duration) stand alone, then so that the most exchanges pair."""
+    n = len(groups)
+
+    def alone(i: int) -> float:
+        brief = groups[i][-1].end - groups[i][0].start < 2 * rules.min_duration
+        return (1.0 if brief else 0.0) + 0.2
+
+    pairs = [None] * n
+    for i in range(n - 1):
+        until = groups[i + 2][0].start - rules.min_gap if i + 2 < n else float("inf")
+        pairs[i] = _dialogue(groups[i], groups[i + 1], rules, text, until)
+    best = [0.0] * (n + 1)  # best[i]: the least cost of groups[i:]
+    choice = [1] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        best[i], choice[i] = alone(i) + best[i + 1], 1
+        if pairs[i] is not None and 0.1 + best[i + 2] < best[i]:
+            best[i], choice[i] = 0.1 + best[i + 2], 2
+    cues, i = [], 0
+    while i < n:
+        if choice[i] == 2:
+            cues.append(Cue(groups[i][0].start, groups[i + 1][-1].end, pairs[i],
+                            [groups[i][0].speaker, groups[i + 1][0].speaker]))
+        else:
+            cues.append(_cue(groups[i], rules, text))
+        i += choice[i]
+    return cues
+
+
 def build_cues(segments: Iterable[dict], rules: Rules, language: str | None = None) -> list[Cue]:
     """Cues of the segments' words by the rules and the language's text rules."""
     text = TextRules.of(language)
     groups = _merge_short(group(units_from_segments(segments), rules, text), rules, text)
-    cues = [Cue(g[0].start, g[-1].end, layout(g, rules, text=text, strict=True) or layout(g, rules, text=text)
-                or _hard_wrap(_join(g), rules)) for g in groups]
+    cues = _cues(groups, rules, text)
     for i, cue in enumerate(cues):
         wanted = max(rules.min_duration, length(cue.text.replace("\n", " ")) / rules.max_cps)
         end = min(max(cue.end, cue.start + wanted), max(cue.end, cue.start + rules.max_duration))
@@ -386,6 +452,8 @@ def compliance(cues: list[Cue], rules: Rules, changes: list[float] = (), fps: fl
         "shot_change_crossings": sum(1 for c in cues for cut in changes if fps and c.start < cut < c.end and min(
             cut - c.start, c.end - cut) < rules.snap_frames / fps - 1e-6),
     }
+    if any(c.speakers for c in cues):
+        report["two_speaker_cues"] = sum(1 for c in cues if len(c.speakers) == 2)
     report["violations"] = (report["lines_over_limit"] + report["cues_over_lines"] + report["cues_over_duration"]
                             + len(short) + report["shot_change_crossings"])
     return report

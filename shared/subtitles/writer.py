@@ -1,7 +1,7 @@
 """Subtitle files from cues, written by pysubs2 (a well-kept subtitle library) through a temporary
 file and a rename, so a reader never finds half a subtitle file.
 
-Formats (config/pipeline.json subtitles.formats trims them; all four by default):
+Formats (config/pipeline.json subtitles.formats trims them; all five by default):
   srt   SubRip, what every player and muxer reads
   vtt   WebVTT, for the web
   ass   Advanced SubStation Alpha, styled: a Noto font that covers the language's script
@@ -10,6 +10,11 @@ Formats (config/pipeline.json subtitles.formats trims them; all four by default)
   ttml  TTML in the IMSC 1.1 Text profile, which broadcasters and streaming services ingest:
         pysubs2 writes the TTML body, and the profile, the language, the timing base and a bottom
         region are set here (pysubs2's TTML has none of them)
+  txt   a plain transcript, a cue a line with its time, each speaker's words after their label
+
+Where the speakers stage ran, WebVTT marks each speaker's line with a voice span (<v Asha>), and ASS
+names the speaker in each event's Name field, with a style per speaker (the Default look, so a user
+can restyle one speaker in an editor); SRT and TTML carry the dialogue dashes only.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from shared.core import config, files, languages
-from shared.subtitles.rules import Cue
+from shared.subtitles.rules import Cue, TextRules
 
-FORMATS = ("srt", "vtt", "ass", "ttml")
+FORMATS = ("srt", "vtt", "ass", "ttml", "txt")
 # TTML's namespaces, and the IMSC 1.1 Text profile's designator
 NS = {"tt": "http://www.w3.org/ns/ttml", "ttp": "http://www.w3.org/ns/ttml#parameter",
       "tts": "http://www.w3.org/ns/ttml#styling", "xml": "http://www.w3.org/XML/1998/namespace"}
@@ -44,14 +49,29 @@ def vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _voiced(cue: Cue) -> list[str]:
+    """A cue's WebVTT lines, escaped, each speaker's in a voice span."""
+    lines = [vtt_escape(line) for line in cue.lines]
+    names = [vtt_escape(name) for name in cue.speakers]
+    if len(names) == 2 and len(lines) == 2:
+        return [f"<v {name}>{line}</v>" for name, line in zip(names, lines)]
+    if names:
+        lines[0] = f"<v {names[0]}>{lines[0]}"
+        lines[-1] += "</v>"
+    return lines
+
+
 def _subs(cues: list[Cue], lang: str, fmt: str):
     import pysubs2
 
     subs = pysubs2.SSAFile()
     for cue in cues:
-        lines = [vtt_escape(line) for line in cue.lines] if fmt == "vtt" else cue.lines
-        subs.append(pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000),
-                                     text=r"\N".join(lines)))
+        lines = _voiced(cue) if fmt == "vtt" else cue.lines
+        event = pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000), text=r"\N".join(lines))
+        if fmt == "ass" and cue.speakers:
+            event.name = " / ".join(cue.speakers)  # ASS fields are comma-separated: no comma here
+            event.style = cue.speakers[0]
+        subs.append(event)
     if fmt in ("ass", "ttml"):
         subs.info.update({"PlayResX": "1920", "PlayResY": "1080", "ScaledBorderAndShadow": "yes",
                           "WrapStyle": "2"})  # 2: our line breaks, never libass's own
@@ -59,7 +79,28 @@ def _subs(cues: list[Cue], lang: str, fmt: str):
             fontname=font_for(lang), fontsize=56, primarycolor=pysubs2.Color(255, 255, 255),
             outlinecolor=pysubs2.Color(0, 0, 0), backcolor=pysubs2.Color(0, 0, 0, 128), outline=3, shadow=1,
             alignment=pysubs2.Alignment.BOTTOM_CENTER, marginl=96, marginr=96, marginv=54)
+        if fmt == "ass":
+            for name in dict.fromkeys(name for cue in cues for name in cue.speakers):
+                subs.styles[name] = subs.styles["Default"].copy()
     return subs
+
+
+def plain(cues: list[Cue], lang: str) -> str:
+    """The transcript: a cue a line, "[start --> end] Speaker: text", a dialogue cue a line per speaker."""
+    dash = TextRules.of(lang).dialogue_dash
+    def stamp(t: float) -> str:
+        ms = round(t * 1000)
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+    out = []
+    for cue in cues:
+        when = f"[{stamp(cue.start)} --> {stamp(cue.end)}]"
+        if len(cue.speakers) == 2 and len(cue.lines) == 2:
+            out += [f"{when} {name}: {line.removeprefix(dash).strip()}" for name, line in zip(cue.speakers, cue.lines)]
+        else:
+            label = f"{cue.speakers[0]}: " if cue.speakers else ""
+            out.append(f"{when} {label}{' '.join(line.strip() for line in cue.lines)}")
+    return "\n".join(out) + ("\n" if out else "")
 
 
 def imsc(subs, lang: str) -> str:
@@ -87,6 +128,8 @@ def write(cues: list[Cue], path: Path, fmt: str, lang: str = "und") -> Path:
     with files.atomic_path(path) as tmp:
         if fmt == "ttml":
             tmp.write_text(imsc(subs, lang), encoding="utf-8")
+        elif fmt == "txt":
+            tmp.write_text(plain(cues, lang), encoding="utf-8")
         else:
             subs.save(str(tmp), encoding="utf-8", format_=fmt)
     return path

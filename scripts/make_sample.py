@@ -34,6 +34,14 @@ SENTENCES = {
     ],
 }
 DEFAULT_GAP, DEFAULT_LEAD = 1.0, 0.5
+# Three voices a speaker encoder tells apart (see _speech_wav), for dialogues with known turns
+VOICES = ("en-us+m3", "en-gb+f3@1.2", "en-us+m7@0.85")
+DIALOGUE = [(0, "Where did you park the car?"), (1, "Behind the old cinema, near the bank."),
+            (0, "Did you lock it this time?"), (1, "Of course I did. I always lock it."),
+            (2, "Last week you left the window open."), (1, "That was only once, and it was raining."),
+            (0, "We should leave before the traffic starts."), (2, "Give me five minutes to find my keys."),
+            (1, "They are on the table by the door."), (2, "Thank you. Let us go now.")]
+DIALOGUE_GAPS = [0.4, 0.3, 0.6, 0.8, 0.35, 0.5, 0.4, 0.3, 0.45, 1.0]  # quick exchanges, some under 0.5 s
 # The committed sample's voice: espeak-ng's clearest English (Received Pronunciation).
 SAMPLE_VOICE = {"en": "en-gb-x-rp"}
 PACKAGE = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg", "espeak-ng": "espeak-ng"}  # program -> package

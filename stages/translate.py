@@ -20,6 +20,7 @@ from shared.core import config, languages, schema
 from shared.core.errors import UserError, run_cli
 from shared.jobs import workflows
 from shared.models import catalog
+from shared.speakers import assign
 from shared.translation import glossary, llm, plan, romanize
 from stages._common import stage_args
 
@@ -210,10 +211,9 @@ def spoken_language(job: dict, transcript: dict) -> str:
     return detected
 
 
-def transliterated(transcript: dict, target: str, style: str) -> dict:
-    """The transcript in the target's script, segment by segment and word by word: the same cues on
-    the same times (no model)."""
-    segments = transcript["segments"]
+def transliterated(transcript: dict, segments: list[dict], target: str, style: str) -> dict:
+    """The transcript (its segments as spoken: with their speakers) in the target's script, segment by
+    segment and word by word: the same cues on the same times (no model)."""
     texts = romanize.transliterate([s["text"] for s in segments], target, style)
     words = [w for s in segments for w in s.get("words") or []]
     spelled = iter(romanize.transliterate([w["word"].strip() for w in words], target, style))
@@ -226,15 +226,23 @@ def transliterated(transcript: dict, target: str, style: str) -> dict:
             "engine": "aksharamukha", "model": f"transliteration ({style})", "segments": out}
 
 
-def whisper_translation(transcript: dict, target: str) -> dict:
-    """The English the asr stage heard with Whisper's translate task (--translator whisper)."""
+def whisper_translation(transcript: dict, turns: list[dict], target: str) -> dict:
+    """The English the asr stage heard with Whisper's translate task (--translator whisper), with the
+    speakers' turns (the speakers stage) on its words, split where the speaker changes."""
     heard = transcript.get("speech_translation")
     if heard is None:
         raise UserError("this job's transcript has no Whisper translation (it was made before --translator "
                         "whisper was set): run the job again from the asr stage")
     return {"language": target, "language_probability": None, "duration": transcript["duration"],
             "engine": "whisper-translate", "model": heard["model"],
-            "segments": [{**seg, "language": target} for seg in heard["segments"]]}
+            "segments": [{**seg, "language": target} for seg in assign.by_turns(heard["segments"], turns)]}
+
+
+def turns(job_path: Path) -> list[dict]:
+    """The speakers' turns, where the speakers stage ran and heard more than one voice."""
+    path = job_path / "speakers.json"
+    found = schema.read(path) if path.exists() else None
+    return found["turns"] if found and found["count"] > 1 else []
 
 
 def main() -> int:
@@ -242,7 +250,8 @@ def main() -> int:
     transcript = schema.read(job_path / "transcript.json")
     source = spoken_language(job, transcript)
     style = settings.get("romanization") or "readable"
-    sentences = plan.sentences(transcript["segments"], source)
+    spoken = workflows.spoken(job_path)  # with their speakers, where the speakers stage ran
+    sentences = plan.sentences(spoken, source)
     texts = [s.text for s in sentences]
     terms = glossary.load(job_path)
     backends: dict[str, object] = {}
@@ -257,8 +266,8 @@ def main() -> int:
     usage, fallbacks, windows, reused = llm.Usage(), {}, 0, 0
     for target in job["target_languages"]:
         if mode == "whisper" or not plan.needs_model(source, target):
-            done = whisper_translation(transcript, target) if mode == "whisper" else \
-                transliterated(transcript, target, style)
+            done = whisper_translation(transcript, turns(job_path), target) if mode == "whisper" else \
+                transliterated(transcript, spoken, target, style)
             schema.write(job_path / f"translation.{target}.json", done)
             files[target] = f"translation.{target}.json"
             continue
@@ -278,7 +287,7 @@ def main() -> int:
         else:
             drafts = machine(list(range(len(texts)))) if mode == "post-edit" else None
             work = llm.Job(mode, point, source, language, texts, [terms.found(t, language) for t in texts],
-                           draft=machine, drafts=drafts)
+                           draft=machine, drafts=drafts, speakers=[s.speaker for s in sentences])
             store = llm.Store(job_path / f"llm.{target}.jsonl")
             translated, fell = llm.translate(
                 work, store, lambda: llm.Client(point, secret, settings), settings,

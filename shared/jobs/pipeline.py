@@ -58,6 +58,9 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
                 job.setdefault("overrides", {}).setdefault(stage, {})[setting] = substitute.key
                 job.setdefault("fallbacks", {})[stage] = {"wanted": settings[setting], "used": substitute.key}
                 schema.write(job_path / "job.json", job)
+    if "speakers" in stages and workflows.stage_settings(job, "speakers")["engine"] == "pyannote":
+        for key in catalog.PYANNOTE_DIARIZATION:  # gated: fetched once with the user's token, then offline
+            catalog.require(key, catalog.find(key).stage)
     if "translate" in stages:
         settings = workflows.stage_settings(job, "translate")
         if settings["translator"] in ("llm", "whisper") or job["source_language"] == languages.AUTO:
@@ -87,9 +90,11 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
     current = state.outputs(job_path, done)
     tracks = [{"language": t["language"], "role": t["role"], "compliance": t.get("compliance")}
               for t in job_dirs.subtitle_tracks(job_path, state.current_manifests(done))]
+    speakers = _speakers(job_path, done)
     if as_json:
         print(json.dumps({"job_id": job["job_id"], "workflow": job["workflow"], "stages": rows,
-                          "tracks": tracks, "llm": _llm_usage(job_path, done), "outputs": current}, indent=2))
+                          "tracks": tracks, "llm": _llm_usage(job_path, done), "speakers": speakers,
+                          "outputs": current}, indent=2))
         return 0
     print(f"job {job['job_id']} ({job['workflow']}, {job_dirs.source(job).name})")
     for row in rows:
@@ -100,9 +105,13 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
     for track in tracks:
         report = track["compliance"]
         if report:
+            dialogue = (f", {report['two_speaker_cues']} two-speaker cues" if "two_speaker_cues" in report else "")
             print(f"  {track['language']} ({track['role']}): {report['cues']} cues, {report['violations']} violations "
                   f"({report['lines_over_limit']} lines over the limit, {len(report['short_cues'])} short cues), "
-                  f"fastest {report['max_cps']} characters/s")
+                  f"fastest {report['max_cps']} characters/s{dialogue}")
+    if speakers:
+        heard = ", ".join(f"{s['label']} {s['seconds']:.0f} s" for s in speakers["speakers"])
+        print(f"  speakers: {speakers['count']} ({speakers['requested']} asked){': ' + heard if heard else ''}")
     usage = _llm_usage(job_path, done)
     if usage:
         cost = ("nothing (a server on this machine)" if usage["local"] else
@@ -115,6 +124,15 @@ def show_status(job: dict, job_path: Path, as_json: bool) -> int:
     for path in current:
         print(f"  -> {path}")
     return 0
+
+
+def _speakers(job_path: Path, done: set[str]) -> dict | None:
+    """Who the speakers stage heard: their count, labels and speech (no segments)."""
+    path = job_path / "speakers.json"
+    if "speakers" not in done or not path.exists():
+        return None
+    found = schema.read(path)
+    return {"count": found["count"], "requested": found["requested"], "speakers": found["speakers"]}
 
 
 def _llm_usage(job_path: Path, done: set[str]) -> dict | None:

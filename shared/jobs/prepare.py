@@ -75,8 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--speakers", metavar="auto|N|off", help="who speaks when (the speakers stage): auto "
                         "finds how many voices there are, N asks for exactly N, off skips the stage (default in "
                         "config/pipeline.json: speakers.count)")
+    parser.add_argument("--speakers-engine", help="who-speaks-when engine: " + ", ".join(config.engines("speakers"))
+                        + " (pyannote needs its gated models cached: ./cache-models.sh --model "
+                        "pyannote-speaker-diarization-3.1 with HF_TOKEN set)")
     parser.add_argument("--speaker-names", metavar="NAMES|FILE", help="names for the speakers in order of first "
                         "appearance: \"Asha,Ravi\", or a file with one name a line (default: Speaker 1, Speaker 2...)")
+    parser.add_argument("--karaoke", action="store_true", help="ASS subtitles with each word's karaoke timing "
+                        "(\\k tags from the words' own times; the source language's track)")
     parser.add_argument("--job-id", help="choose the job id instead of a generated one")
     return parser
 
@@ -102,7 +107,8 @@ WHISPER = "whisper"  # --translator whisper: Whisper's translate task
 
 # Options that steer speech recognition, which a subs job does not run.
 ASR_ONLY = (("start", "--start"), ("end", "--end"), ("engine", "--engine"), ("vad", "--vad"), ("model", "--model"),
-            ("compute_type", "--compute-type"), ("speakers", "--speakers"), ("speaker_names", "--speaker-names"))
+            ("compute_type", "--compute-type"), ("speakers", "--speakers"), ("speaker_names", "--speaker-names"),
+            ("karaoke", "--karaoke"), ("speakers_engine", "--speakers-engine"))
 
 
 def _speakers(args: argparse.Namespace) -> tuple[str, list[str]]:
@@ -127,10 +133,10 @@ def _speakers(args: argparse.Namespace) -> tuple[str, list[str]]:
         if not names or any(not name for name in names):
             raise UserError("--speaker-names needs names separated by commas, e.g. --speaker-names \"Asha,Ravi\" "
                             "(or a file with one name a line)")
-        odd = [name for name in names if any(c in name for c in "<>&\n\t") or len(name) > 40]
+        odd = [name for name in names if any(c in name for c in "<>&") or not name.isprintable() or len(name) > 40]
         if odd:
             raise UserError(f"speaker name {odd[0]!r} cannot be shown in subtitles: use names of at most 40 "
-                            "characters without < > &")
+                            "printable characters without < > &")
         if len(set(names)) < len(names):
             raise UserError("--speaker-names names someone twice: give each speaker one name")
         if count == "off":
@@ -174,7 +180,8 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         raise UserError(f"--end ({args.end}) must come after --start ({args.start or '0'})")
     if start >= info.get("duration", 0) > 0:
         raise UserError(f"--start {args.start} is past the end of the media ({info['duration']:.1f} s)")
-    for stage, label, chosen in (("asr", "engine", args.engine), ("vad", "VAD engine", args.vad)):
+    for stage, label, chosen in (("asr", "engine", args.engine), ("vad", "VAD engine", args.vad),
+                                 ("speakers", "speakers engine", args.speakers_engine)):
         if chosen and chosen not in config.engines(stage):
             raise UserError(f"unknown {label} '{chosen}': choose one of {', '.join(config.engines(stage))}")
     if args.model and catalog.find(args.model, "asr") is None and not config.user_path(args.model).is_dir():
@@ -227,10 +234,12 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         raise UserError(f"{media_path.name} has no picture to burn subtitles into: drop --burn-in")
     speakers, names = _speakers(args) if args.workflow != "subs" else ("off", [])
     overrides = {"vad": {"engine": args.vad} if args.vad else {},
-                 "speakers": {k: v for k, v in (("count", args.speakers and speakers), ("names", names)) if v},
+                 "speakers": {k: v for k, v in (("count", args.speakers and speakers), ("names", names),
+                                                ("engine", args.speakers_engine)) if v},
                  "mux": {"burn_in": True} if args.burn_in else {},
                  # a subs job's cues keep the times the user's file gives them
-                 "subtitles": {"keep_cue_times": True} if subs_path else {},
+                 "subtitles": {**({"keep_cue_times": True} if subs_path else {}),
+                               **({"karaoke": True} if args.karaoke else {})},
                  "asr": {k: v for k, v in (("engine", args.engine), ("model", args.model),
                                            ("compute_type", args.compute_type)) if v},
                  "translate": {k: v for k, v in (("model", mt_model), ("backend", args.translate_backend),

@@ -55,7 +55,9 @@ def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role
     track = {"language": lang, "role": role, "cues": len(cues),
              "compliance": compliance(cues, rules, picture["changes"], picture["fps"]),
              "timing": {"fps": picture["fps"], "shot_changes": len(picture["changes"]), "adjustments": adjustments}}
+    # karaoke needs each word's own time: the source track's (a translation's words are spread evenly)
+    with_karaoke = bool(settings.get("karaoke")) and role == "source"
     for fmt in settings["formats"]:
-        path = writer.write(cues, job_dirs.subtitle_path(job, job_path, lang, fmt), fmt, lang)
+        path = writer.write(cues, job_dirs.subtitle_path(job, job_path, lang, fmt), fmt, lang, with_karaoke)
         track[fmt] = str(path.relative_to(job_path))
     return track

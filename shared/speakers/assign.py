@@ -103,3 +103,47 @@ def assign(segments: list[dict], windows, labels: list[int], names: list[str], s
             turns.append({"start": piece["start"], "end": piece["end"], "speaker": piece["speaker"]})
     listed = [{**s, "seconds": round(s["seconds"], 3), "first": round(s["first"] or 0.0, 3)} for s in speakers.values()]
     return {"speakers": listed, "turns": turns, "segments": out}
+
+
+def _turn_at(turns: list[dict], t: float) -> str | None:
+    inside = [turn for turn in turns if turn["start"] <= t <= turn["end"]]
+    if inside:
+        return inside[0]["speaker"]
+    nearest = min(turns, key=lambda turn: min(abs(t - turn["start"]), abs(t - turn["end"])), default=None)
+    return nearest["speaker"] if nearest else None
+
+
+def by_turns(segments: list[dict], turns: list[dict]) -> list[dict]:
+    """Segments heard apart from the transcript (Whisper's own translation) given the speakers of the
+    turns at their words' times, and split where the speaker changes; a segment without words takes
+    the speaker heard longest in it. Without turns, the segments as they are."""
+    if not turns:
+        return segments
+    out = []
+    for seg in segments:
+        words = seg.get("words") or []
+        if not words:
+            heard: dict[str, float] = {}
+            for turn in turns:
+                overlap = min(seg["end"], turn["end"]) - max(seg["start"], turn["start"])
+                if overlap > 0:
+                    heard[turn["speaker"]] = heard.get(turn["speaker"], 0.0) + overlap
+            out.append({**seg, **({"speaker": max(heard, key=heard.get)} if heard else {})})
+            continue
+        runs: list[list[dict]] = []
+        for word in words:
+            who = _turn_at(turns, (word["start"] + word["end"]) / 2)
+            if runs and runs[-1][0]["speaker"] == who:
+                runs[-1].append({**word, "speaker": who})
+            else:
+                runs.append([{**word, "speaker": who}])
+        for run in runs:
+            piece = {**seg, "start": run[0]["start"], "end": run[-1]["end"],
+                     "text": "".join(w["word"] for w in run).strip(), "words": run}
+            if run[0]["speaker"] is None:
+                piece.pop("speaker", None)
+                piece["words"] = [{k: v for k, v in w.items() if k != "speaker"} for w in run]
+            else:
+                piece["speaker"] = run[0]["speaker"]
+            out.append(piece)
+    return [{**seg, "id": i} for i, seg in enumerate(out)]

@@ -137,6 +137,7 @@ class Cue:
     end: float
     lines: list[str]
     speakers: list[str] = field(default_factory=list)  # who speaks: one, or two in a dialogue cue (a line each)
+    words: list[Unit] = field(default_factory=list)  # its words with their times (karaoke), in order
 
     @property
     def text(self) -> str:
@@ -315,7 +316,7 @@ def _dialogue(first: list[Unit], second: list[Unit], rules: Rules, text: TextRul
 def _cue(units: list[Unit], rules: Rules, text: TextRules) -> Cue:
     lines = layout(units, rules, text=text, strict=True) or layout(units, rules, text=text) \
         or _hard_wrap(_join(units), rules)
-    return Cue(units[0].start, units[-1].end, lines, [units[0].speaker] if units[0].speaker else [])
+    return Cue(units[0].start, units[-1].end, lines, [units[0].speaker] if units[0].speaker else [], list(units))
 
 
 def _cues(groups: list[list[Unit]], rules: Rules, text: TextRules) -> list[Cue]:
@@ -344,7 +345,7 @@ def _cues(groups: list[list[Unit]], rules: Rules, text: TextRules) -> list[Cue]:
     while i < n:
         if choice[i] == 2:
             cues.append(Cue(groups[i][0].start, groups[i + 1][-1].end, pairs[i],
-                            [groups[i][0].speaker, groups[i + 1][0].speaker]))
+                            [groups[i][0].speaker, groups[i + 1][0].speaker], groups[i] + groups[i + 1]))
         else:
             cues.append(_cue(groups[i], rules, text))
         i += choice[i]

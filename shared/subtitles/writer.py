@@ -61,12 +61,47 @@ def _voiced(cue: Cue) -> list[str]:
     return lines
 
 
-def _subs(cues: list[Cue], lang: str, fmt: str):
+def karaoke(cue: Cue) -> list[str] | None:
+    """A cue's ASS lines with each word's karaoke time (\\k, centiseconds from the one before, a
+    silent \\k for a pause), from the words' own times; None where the words do not spell the lines
+    (a text laid out from no word times)."""
+    words = [w for w in cue.words if w.text.strip()]
+    out, k, clock, limit = [], 0, round(cue.start * 100), round(cue.end * 100)
+    for line in cue.lines:
+        rest, parts = line, []
+        head = len(line) - len(line.lstrip("-–— "))
+        if head:
+            parts.append(line[:head])
+            rest = line[head:]
+        while rest.strip():
+            if k >= len(words):
+                return None
+            word = words[k].text.strip()
+            rest = rest.lstrip()
+            if not rest.startswith(word):
+                return None
+            start, end = min(round(words[k].start * 100), limit), round(words[k].end * 100)
+            if start > clock:
+                parts.append(f"{{\\k{start - clock}}}")
+                clock = start
+            following = round(words[k + 1].start * 100) if k + 1 < len(words) else end
+            length = max(0, min(following, max(end, clock + 1), limit) - clock)  # never past the cue's end
+            parts.append(f"{{\\k{length}}}{word}" + (" " if rest[len(word):].startswith(" ") else ""))
+            clock += length
+            rest = rest[len(word):]
+            k += 1
+        out.append("".join(parts).rstrip())
+    return out if k == len(words) else None
+
+
+def _subs(cues: list[Cue], lang: str, fmt: str, with_karaoke: bool = False):
     import pysubs2
 
     subs = pysubs2.SSAFile()
     for cue in cues:
         lines = _voiced(cue) if fmt == "vtt" else cue.lines
+        if fmt == "ass" and with_karaoke:
+            lines = karaoke(cue) or lines
         event = pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000), text=r"\N".join(lines))
         if fmt == "ass" and cue.speakers:
             event.name = " / ".join(cue.speakers)  # ASS fields are comma-separated: no comma here
@@ -121,10 +156,11 @@ def imsc(subs, lang: str) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write(cues: list[Cue], path: Path, fmt: str, lang: str = "und") -> Path:
+def write(cues: list[Cue], path: Path, fmt: str, lang: str = "und", with_karaoke: bool = False) -> Path:
+    """The cues in a format; with_karaoke, ASS events carry each word's time (\\k)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown subtitle format {fmt}")
-    subs = _subs(cues, lang, fmt)
+    subs = _subs(cues, lang, fmt, with_karaoke)
     with files.atomic_path(path) as tmp:
         if fmt == "ttml":
             tmp.write_text(imsc(subs, lang), encoding="utf-8")

@@ -273,15 +273,20 @@ def prompt(mode: str, source: str, target: str, items: list[dict], context: list
             f"You post-edit machine translations of film and TV subtitles from {src} to {tgt}: each item has "
             "the source text and a machine draft; correct the draft's errors of meaning, gender, pronouns and "
             "register using the context, and keep what it got right.")
+    said = any("speaker" in item for item in items + context)
     system = (f"{task} Each item is one sentence of dialogue, in order. Keep the speaker's register and "
               "the names; translate the meaning, not word for word; keep each item's length close to the "
-              "source's, as subtitles are read quickly. Reply with JSON only, no other text: "
+              "source's, as subtitles are read quickly. "
+              + ("An item's speaker says who says it: keep each speaker's gender, person and formality the "
+                 "same from item to item, and do not put the speaker's name into the translation. " if said else "")
+              + "Reply with JSON only, no other text: "
               '{"translations": [{"id": <the item\'s id>, "text": "<its translation>"}]}, '
               "exactly one entry for every id given, no other ids.")
     parts = []
     if context:
         parts.append("Context (already translated, do not translate again):\n" + json.dumps(
-            [{"id": c["id"], "source": c["text"], "translation": c["output"]} for c in context], ensure_ascii=False))
+            [{"id": c["id"], **({"speaker": c["speaker"]} if c.get("speaker") else {}), "source": c["text"],
+              "translation": c["output"]} for c in context], ensure_ascii=False))
     if terms:
         parts.append("Glossary: wherever the source has the term, the translation must have it exactly as given:\n"
                      + "\n".join(f"{term} => {rendering}" for term, rendering in terms.items()))
@@ -384,14 +389,18 @@ class Job:
     drafts: list[str] | None = None
     reused: int = 0
     windows: int = 0
+    speakers: list[str | None] | None = None  # who says each text (the speakers stage), for gender and formality
 
     def window_terms(self, indices: list[int]) -> dict[str, str]:
         """The glossary renderings the window's sentences must show."""
         return {term: rendering for i in indices for term, rendering in self.terms[i].items()}
 
+    def said_by(self, i: int) -> dict:
+        return {"speaker": self.speakers[i]} if self.speakers and self.speakers[i] else {}
+
     def items(self, indices: list[int]) -> list[dict]:
-        return [{"id": i + 1, "text": self.texts[i], **({"draft": self.drafts[i]} if self.drafts else {})}
-                for i in indices]
+        return [{"id": i + 1, **self.said_by(i), "text": self.texts[i],
+                 **({"draft": self.drafts[i]} if self.drafts else {})} for i in indices]
 
 
 def _repair(text: str, terms: dict[str, str]) -> tuple[str, list[str]]:
@@ -483,7 +492,7 @@ def translate(job: Job, store: Store, make_client, settings: dict, progress=None
             for i in indices:
                 outputs[i] = got[i]
             fallbacks.extend(fell)
-            context = [{"id": i + 1, "text": job.texts[i], "output": got[i]} for i in indices]
+            context = [{"id": i + 1, **job.said_by(i), "text": job.texts[i], "output": got[i]} for i in indices]
             done[0] += len(indices)
             if progress:
                 progress(done[0], len(job.texts))

@@ -71,30 +71,39 @@ class Sentence:
     end: float
     text: str
     pieces: list[tuple[float, float, str]] = field(default_factory=list)  # its words (or cues), timed
+    speaker: str | None = None  # who says it (the speakers stage): a sentence never spans two
 
 
 def sentences(segments: list[dict], language: str | None = None) -> list[Sentence]:
     """Join the transcript's words into sentences with their time spans. Where a sentence ends is
-    the subtitle rules' answer for the language (an abbreviation such as "Dr." or "डॉ." ends none)."""
+    the subtitle rules' answer for the language (an abbreviation such as "Dr." or "डॉ." ends none);
+    a speaker's turn ends one too."""
     ends = TextRules.of(language).ends_sentence
     out: list[Sentence] = []
     words: list[tuple[float, float, str]] = []
+    speakers: list[str | None] = []
     for seg in segments:
         seg_words = [(w["start"], w["end"], w["word"]) for w in seg.get("words") or [] if w["word"].strip()]
+        said = [w.get("speaker", seg.get("speaker")) for w in seg.get("words") or [] if w["word"].strip()]
         if not seg_words and seg.get("text", "").strip():
-            seg_words = [(seg["start"], seg["end"], " " + seg["text"].strip())]
+            seg_words, said = [(seg["start"], seg["end"], " " + seg["text"].strip())], [seg.get("speaker")]
         words += seg_words
+        speakers += said
 
     current: list[tuple[float, float, str]] = []
+    current_speaker: list[str | None] = [None]
 
     def close():
         if current:
-            out.append(Sentence(current[0][0], current[-1][1], "".join(w[2] for w in current).strip(), list(current)))
+            out.append(Sentence(current[0][0], current[-1][1], "".join(w[2] for w in current).strip(), list(current),
+                                current_speaker[0]))
             current.clear()
 
     for index, (start, end, text) in enumerate(words):
-        if current and (start - current[-1][1] >= PAUSE_BREAK or end - current[0][0] > MAX_SENTENCE_SECONDS):
+        if current and (start - current[-1][1] >= PAUSE_BREAK or end - current[0][0] > MAX_SENTENCE_SECONDS
+                        or speakers[index] != current_speaker[0]):
             close()
+        current_speaker[0] = speakers[index]
         current.append((start, end, text))
         if ends(text, words[index + 1][2] if index + 1 < len(words) else None):
             close()
@@ -150,9 +159,10 @@ def translated_transcript(source: list[Sentence], translations: list[str], targe
     """The translation in the transcript schema: one segment per sentence, on the sentence's time span
     (no word times: the subtitle rules spread the words over the span); with keep_pieces, one per
     piece the sentence was joined from (a subs job's cues), on the piece's time."""
-    spans = [[(s.start, s.end, t.strip())] if not keep_pieces else onto_pieces(s, t, bad_break)
-             for s, t in zip(source, translations)]
-    segments = [{"id": i, "start": start, "end": end, "text": text, "language": target, "words": []}
-                for i, (start, end, text) in enumerate(span for group in spans for span in group if span[2])]
+    spans = [[(s.start, s.end, t.strip(), s.speaker)] if not keep_pieces else
+             [(*piece, s.speaker) for piece in onto_pieces(s, t, bad_break)] for s, t in zip(source, translations)]
+    segments = [{"id": i, "start": start, "end": end, "text": text, "language": target, "words": [],
+                 **({"speaker": speaker} if speaker else {})}
+                for i, (start, end, text, speaker) in enumerate(span for group in spans for span in group if span[2])]
     return {"language": target, "language_probability": None, "duration": duration, "engine": backend,
             "model": model, "segments": segments}

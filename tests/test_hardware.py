@@ -31,7 +31,7 @@ def test_hardware_cache_describes_this_machine():
     assert {"engine", "device", "compute_type", "batch_size", "model"} <= set(asr)
     if hw["accelerator"] == "cpu":
         assert asr["engine"] == "faster-whisper" and asr["compute_type"] == "int8"
-        assert hw["venvs"] == ["common", "translate"]
+        assert hw["venvs"] == ["common", "translate", "speakers"]
 
 
 def _info(**over):
@@ -52,7 +52,7 @@ def test_cuda_workstation_gets_float16_large_model_on_the_gpu():
     assert stages["asr"]["why"] and "batch 16" in stages["asr"]["tuning_why"]
     assert stages["translate"]["device"] == "cuda"
     assert stages["vad"]["engine"] == "pyannote" and "preferred_engine" not in stages["vad"]
-    assert hardware.default_venvs(info) == ["common", "whisperx", "translate"]
+    assert hardware.default_venvs(info) == ["common", "whisperx", "translate", "speakers"]
 
 
 def test_small_gpu_gets_a_smaller_model_and_batch():
@@ -69,7 +69,7 @@ def test_apple_silicon_gets_mlx():
     assert (asr["engine"], asr["device"], asr["model"], asr["compute_type"]) == ("mlx", "mlx", "large-v3-turbo", "float16")
     assert "preferred_engine" not in asr and asr["why"] and asr["tuning_why"]
     assert catalog.find(asr["model"], "asr", "mlx").repo == "mlx-community/whisper-large-v3-turbo"
-    assert hardware.default_venvs(info) == ["common", "mlx", "translate"]
+    assert hardware.default_venvs(info) == ["common", "mlx", "translate", "speakers"]
     assert choose_stage_settings({**info, "memory_gb": 8.0})["asr"]["model"] == "small"
 
 

@@ -112,7 +112,7 @@ def test_rerun_of_finished_job_does_nothing(finished_job):
     assert "complete: nothing to do" in run.stdout
     assert (out / job_id / "status.json").read_text() == status_before
     status = json.loads(sh("./run-pipeline.sh", "-j", job_id, "--status", "--json", out=out).stdout)
-    assert [s["state"] for s in status["stages"]] == ["done"] * 5
+    assert [s["state"] for s in status["stages"]] == ["done"] * 6
 
 
 def test_second_concurrent_run_is_refused(finished_job):
@@ -310,8 +310,8 @@ def test_terminal_shows_progress_and_auto_detects_language(finished_job, tmp_pat
     job_id = prep.stdout.strip().splitlines()[-1]
     child = pexpect.spawn("./run-pipeline.sh", ["-j", job_id], cwd=str(REPO), encoding="utf-8", timeout=300,
                           env=clean_env(SUBTITLER_OUT_DIR=str(tmp_path), HF_HUB_OFFLINE="1"))
-    child.expect(r"\[4/5\] asr \.\.\. (\d+% )?\(\d+ s\)")  # rewritten in place while the stage runs
-    child.expect_exact("[4/5] asr ... done")
+    child.expect(r"\[4/6\] asr \.\.\. (\d+% )?\(\d+ s\)")  # rewritten in place while the stage runs
+    child.expect_exact("[4/6] asr ... done")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0

@@ -340,3 +340,17 @@ def test_whisper_translation_takes_the_turns_at_its_words():
     assert by_turns(english, []) == english  # no speakers heard: as it was
     unworded = [{**english[0], "words": []}]
     assert by_turns(unworded, turns)[0]["speaker"] == "Asha"  # the speaker heard longest in it
+
+
+def test_the_mel_spectrum_is_resemblyzers():
+    """The speakers stage computes the encoder's input itself (torch.stft and the Slaney filter bank):
+    it must be what resemblyzer's own librosa path gives."""
+    code = ("import numpy as np, librosa; from resemblyzer.audio import wav_to_mel_spectrogram; "
+            "from shared.speakers import embed; x = (np.random.RandomState(0).randn(48000) * 0.1).astype(np.float32); "
+            "fb = embed.mel_filters(); a = embed.mel_spectrogram(x, fb); b = wav_to_mel_spectrogram(x); "
+            "ref = librosa.filters.mel(sr=16000, n_fft=400, n_mels=40); "
+            "print(a.shape == b.shape, float(np.abs(a - b).max() / np.abs(b).max()), float(np.abs(fb - ref).max()))")
+    result = subprocess.run([str(REPO / ".venvs/speakers/bin/python"), "-c", code], cwd=REPO, capture_output=True,
+                            text=True, env=clean_env(PYTHONPATH=str(REPO)), timeout=120)
+    same_shape, spectrum, bank = result.stdout.split()
+    assert same_shape == "True" and float(spectrum) < 1e-5 and float(bank) < 1e-6, result.stdout + result.stderr

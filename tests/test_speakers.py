@@ -22,7 +22,7 @@ from make_sample import DIALOGUE, DIALOGUE_GAPS, VOICES, make  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (REPO / ".venvs/speakers/bin/python").exists(),
                                 reason="the speakers venv is not built (./bootstrap.sh)")
-FORMATS = ("srt", "vtt", "ass", "ttml", "txt")
+FORMATS = ("srt", "vtt", "ass", "ttml")
 
 
 def sh(args, out):
@@ -175,6 +175,7 @@ def test_a_monologue_is_one_speaker_with_no_dashes_and_unchanged(monologue):
     srt_text = next((auto / "subtitles").glob("*.srt")).read_text(encoding="utf-8")
     assert "- " not in srt_text and "<v " not in next((auto / "subtitles").glob("*.vtt")).read_text()
     assert files(auto) == files(off)  # one voice labels nothing: the files are the stage-off files
+    assert sorted(p.suffix for p in (off / "subtitles").iterdir()) == [".ass", ".srt", ".ttml", ".vtt"]
 
 
 def test_speakers_off_skips_the_stage(monologue):

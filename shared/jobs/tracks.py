@@ -57,7 +57,9 @@ def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role
              "timing": {"fps": picture["fps"], "shot_changes": len(picture["changes"]), "adjustments": adjustments}}
     # karaoke needs each word's own time: the source track's (a translation's words are spread evenly)
     with_karaoke = bool(settings.get("karaoke")) and role == "source"
-    for fmt in settings["formats"]:
+    # a dialogue track also gets a plain transcript that says who speaks (the formats list may ask for it always)
+    formats = list(dict.fromkeys([*settings["formats"], *(["txt"] if any(c.speakers for c in cues) else [])]))
+    for fmt in formats:
         path = writer.write(cues, job_dirs.subtitle_path(job, job_path, lang, fmt), fmt, lang, with_karaoke)
         track[fmt] = str(path.relative_to(job_path))
     return track

@@ -1,7 +1,8 @@
 """Subtitle files from cues, written by pysubs2 (a well-kept subtitle library) through a temporary
 file and a rename, so a reader never finds half a subtitle file.
 
-Formats (config/pipeline.json subtitles.formats trims them; all five by default):
+Formats (config/pipeline.json subtitles.formats: the first four by default; txt on request, and for
+every track whose cues have speakers):
   srt   SubRip, what every player and muxer reads
   vtt   WebVTT, for the web
   ass   Advanced SubStation Alpha, styled: a Noto font that covers the language's script

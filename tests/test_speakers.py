@@ -308,26 +308,6 @@ def test_the_dash_is_the_languages_own(tmp_path, monkeypatch):
         rules.TextRules.of.cache_clear()
 
 
-def test_pyannote_without_its_gated_models_names_the_fetch(tmp_path):
-    """--speakers-engine pyannote on a machine without its gated models: run-pipeline stops before any
-    work with one line naming the fetch; an unknown engine is refused by prepare-job."""
-    media = tmp_path / "m.mp4"
-    make(media)
-    out = tmp_path / "out"
-    bad = sh(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
-              "--speakers-engine", "nemo"], out)
-    assert bad.returncode != 0 and "unknown speakers engine 'nemo'" in bad.stderr and "pyannote" in bad.stderr
-    prep = sh(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
-               "--speakers-engine", "pyannote"], out)
-    assert prep.returncode == 0, prep.stderr
-    job_id = prep.stdout.strip().splitlines()[-1]
-    run = sh(["./run-pipeline.sh", "-j", job_id], out)
-    assert run.returncode != 0 and "Traceback" not in run.stderr
-    said = run.stderr.strip().splitlines()
-    assert len(said) == 1 and "./cache-models.sh --model pyannote-speaker-diarization-3.1" in said[0], said
-    assert not (out / job_id / "audio.wav").exists()  # nothing was run
-
-
 def test_whisper_translation_takes_the_turns_at_its_words():
     """--translator whisper: Whisper's English is timed apart from the transcript; its words take the
     speaker of the turn they fall in, and a segment is split where the speaker changes."""

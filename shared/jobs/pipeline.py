@@ -58,9 +58,6 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
                 job.setdefault("overrides", {}).setdefault(stage, {})[setting] = substitute.key
                 job.setdefault("fallbacks", {})[stage] = {"wanted": settings[setting], "used": substitute.key}
                 schema.write(job_path / "job.json", job)
-    if "speakers" in stages and workflows.stage_settings(job, "speakers")["engine"] == "pyannote":
-        for key in catalog.PYANNOTE_DIARIZATION:  # gated: fetched once with the user's token, then offline
-            catalog.require(key, catalog.find(key).stage)
     if "translate" in stages:
         settings = workflows.stage_settings(job, "translate")
         if settings["translator"] in ("llm", "whisper") or job["source_language"] == languages.AUTO:

@@ -19,10 +19,6 @@ from shared.core import config, files
 from shared.core.errors import ModelNotCachedError, UserError
 from shared.models import hub_cache
 
-# What the speakers stage's pyannote engine loads (--speakers-engine pyannote): its pipeline's config,
-# the speaker embedding it clusters and the segmentation model
-PYANNOTE_DIARIZATION = ("pyannote-speaker-diarization-3.1", "pyannote-wespeaker-resnet34", "pyannote-segmentation-3.0")
-
 # A planning figure for time estimates: a home connection, not a data centre.
 ASSUMED_DOWNLOAD_MB_PER_S = 10.0
 

@@ -335,3 +335,52 @@ def test_the_mel_spectrum_is_resemblyzers():
                             text=True, env=clean_env(PYTHONPATH=str(REPO)), timeout=120)
     same_shape, spectrum, bank = result.stdout.split()
     assert same_shape == "True" and float(spectrum) < 1e-5 and float(bank) < 1e-6, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not (REPO / ".venvs/whisperx/bin/python").exists(),
+                    reason="the whisperx venv is not built (./bootstrap.sh --with whisperx)")
+def test_pyannote_engine_runs_from_the_cache_offline(tmp_path):
+    """--speakers-engine pyannote: pyannote.audio 4's own pipeline, in the whisperx venv. Its gated
+    repo (a stand-in in community-1's layout: random weights of the real architectures, built by
+    tests/tiny_models.py) is served by the local hub; without it the job stops with one line naming
+    the fetch; fetched with a token, it runs with the network cut."""
+    from hub_server import HubServer
+    from shared.models import catalog
+
+    model = catalog.find(catalog.PYANNOTE_DIARIZATION, "speakers")
+    built = tmp_path / "community-1"
+    subprocess.run([str(REPO / ".venvs/whisperx/bin/python"), str(REPO / "tests/tiny_models.py"), "pyannote-community",
+                    str(built)], check=True, capture_output=True, timeout=300,
+                   env=clean_env(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", PYANNOTE_METRICS_ENABLED="0"))
+    media = tmp_path / "three.mp4"
+    dialogue(media, [0, 1, 2])
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    offline = clean_env(SUBTITLER_CACHE_DIR=str(cache), SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1")
+    assert subprocess.run(["./cache-models.sh", "--model", "tiny.en"], cwd=REPO, env=offline,
+                          capture_output=True, timeout=300).returncode == 0
+    prep = subprocess.run(["./prepare-job.sh", "--media", str(media), "--workflow", "transcribe", "-s", "en",
+                           "--model", "tiny.en", "--speakers-engine", "pyannote"], cwd=REPO, env=offline,
+                          capture_output=True, text=True)
+    assert prep.returncode == 0, prep.stderr
+    job_id = prep.stdout.strip().splitlines()[-1]
+    missing = subprocess.run(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=offline, capture_output=True,
+                             text=True, timeout=300)
+    said = missing.stderr.strip().splitlines()
+    assert missing.returncode != 0 and len(said) == 1, missing.stderr
+    assert f"./cache-models.sh --model {model.key}" in said[0] and not (out / job_id / "audio.wav").exists()
+    files = {p.relative_to(built).as_posix(): p.read_bytes() for p in built.rglob("*") if p.is_file()}
+    with HubServer() as hub:
+        hub.add_repo(model.repo, files, gated=True, commit=model.revision)
+        fetched = subprocess.run(["./cache-models.sh", "--model", model.key], cwd=REPO, capture_output=True,
+                                 text=True, timeout=300,
+                                 env=clean_env(SUBTITLER_CACHE_DIR=str(cache), HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0",
+                                               HF_TOKEN=hub.valid_token, HF_HUB_DISABLE_PROGRESS_BARS="1"))
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    run = subprocess.run(["./run-pipeline.sh", "-j", job_id], cwd=REPO, env=offline, capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    status = json.loads((out / job_id / "status.json").read_text())["stages"]["speakers"]
+    assert status["venv"] == "whisperx" and status["engine"] == "pyannote"
+    found = json.loads((out / job_id / "speakers.json").read_text())
+    assert found["engine"] == "pyannote" and found["count"] >= 1  # random weights: who is who is not asserted
+    assert all(w.get("speaker") for s in found["segments"] for w in s["words"])

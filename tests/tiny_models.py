@@ -756,6 +756,76 @@ def build_whisper(out_dir: str | os.PathLike, tokenizer_json: str | os.PathLike,
     return out
 
 
+# pyannote's speaker-diarization-community-1 config (pyannote.audio 4), as the hub's revision 3533c8c
+# names its parts (the test writes it; the hub's own file is not reproduced byte for byte)
+PYANNOTE_COMMUNITY_CONFIG = """dependencies:
+  pyannote.audio: 4.0.0
+
+pipeline:
+  name: pyannote.audio.pipelines.SpeakerDiarization
+  params:
+    clustering: VBxClustering
+    segmentation: $model/segmentation
+    segmentation_batch_size: 32
+    embedding: $model/embedding
+    embedding_batch_size: 32
+    embedding_exclude_overlap: true
+    plda: $model/plda
+
+params:
+  clustering:
+    threshold: 0.6
+    Fa: 0.07
+    Fb: 0.8
+  segmentation:
+    min_duration_off: 0.0
+"""
+
+
+def build_pyannote_community(out_dir: str | os.PathLike, *, seed: int = 0) -> Path:
+    """pyannote/speaker-diarization-community-1's layout with random weights of its real architectures
+    (run in the whisperx venv: pyannote.audio 4): a powerset PyanNet segmentation, a WeSpeaker ResNet34
+    embedding, each as the Lightning checkpoint pyannote saves, and a PLDA of the real shapes (256-d
+    embeddings, 128-d LDA)."""
+    import numpy as np
+    import pyannote.audio
+    import pytorch_lightning
+    import torch
+    from pyannote.audio.core.task import Problem, Resolution, Specifications
+    from pyannote.audio.models.embedding import WeSpeakerResNet34
+    from pyannote.audio.models.segmentation import PyanNet
+
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    for part in ("segmentation", "embedding", "plda"):
+        (out / part).mkdir(parents=True, exist_ok=True)
+
+    def save(model, specifications, path: Path) -> None:
+        torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+                    "pytorch-lightning_version": pytorch_lightning.__version__,
+                    "pyannote.audio": {"versions": {"pyannote.audio": pyannote.audio.__version__},
+                                       "architecture": {"module": type(model).__module__,
+                                                        "class": type(model).__name__},
+                                       "specifications": specifications}}, path)
+
+    segmentation = PyanNet(sincnet={"stride": 10})
+    segmentation.specifications = Specifications(
+        problem=Problem.MONO_LABEL_CLASSIFICATION, resolution=Resolution.FRAME, duration=10.0, min_duration=10.0,
+        warm_up=(0.0, 0.0), classes=["speaker#1", "speaker#2", "speaker#3"], powerset_max_classes=2,
+        permutation_invariant=True)
+    segmentation.build()
+    save(segmentation, segmentation.specifications, out / "segmentation" / "pytorch_model.bin")
+    save(WeSpeakerResNet34(), Specifications(problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK,
+                                             duration=1.0), out / "embedding" / "pytorch_model.bin")
+    rng = np.random.RandomState(seed)
+    rotation, _ = np.linalg.qr(rng.randn(128, 128))
+    np.savez(out / "plda" / "xvec_transform.npz", mean1=rng.randn(256), mean2=rng.randn(128).astype(np.float32),
+             lda=rng.randn(256, 128).astype(np.float32))
+    np.savez(out / "plda" / "plda.npz", mu=rng.randn(128), tr=rotation, psi=np.abs(rng.randn(128)) + 0.5)
+    (out / "config.yaml").write_text(PYANNOTE_COMMUNITY_CONFIG, encoding="utf-8")
+    return out
+
+
 def _main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -782,7 +852,13 @@ def _main(argv: list[str] | None = None) -> int:
     w2v = sub.add_parser("wav2vec2")
     w2v.add_argument("out_dir")
     w2v.add_argument("--seed", type=int, default=0)
+    diarization = sub.add_parser("pyannote-community")
+    diarization.add_argument("out_dir")
+    diarization.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.kind == "pyannote-community":
+        build_pyannote_community(args.out_dir, seed=args.seed)
+        return 0
     if args.kind == "whisper":
         build_whisper(args.out_dir, args.tokenizer, seed=args.seed)
         return 0

@@ -58,6 +58,8 @@ def check_models(job: dict, job_path: Path, stages: list[str], fallback: bool = 
                 job.setdefault("overrides", {}).setdefault(stage, {})[setting] = substitute.key
                 job.setdefault("fallbacks", {})[stage] = {"wanted": settings[setting], "used": substitute.key}
                 schema.write(job_path / "job.json", job)
+    if "speakers" in stages and workflows.stage_settings(job, "speakers")["engine"] == "pyannote":
+        catalog.require(catalog.PYANNOTE_DIARIZATION, "speakers")  # gated: fetched once with the user's token
     if "translate" in stages:
         settings = workflows.stage_settings(job, "translate")
         if settings["translator"] in ("llm", "whisper") or job["source_language"] == languages.AUTO:

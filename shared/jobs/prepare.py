@@ -75,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--speakers", metavar="auto|N|off", help="who speaks when (the speakers stage): auto "
                         "finds how many voices there are, N asks for exactly N, off skips the stage (default in "
                         "config/pipeline.json: speakers.count)")
-    parser.add_argument("--speakers-engine", help="who-speaks-when engine: " + ", ".join(config.engines("speakers")))
+    parser.add_argument("--speakers-engine", help="who-speaks-when engine: " + ", ".join(config.engines("speakers"))
+                        + " (pyannote: its gated pipeline, once cached with ./cache-models.sh --model "
+                        "pyannote-speaker-diarization-community-1 and HF_TOKEN set)")
     parser.add_argument("--speaker-names", metavar="NAMES|FILE", help="names for the speakers in order of first "
                         "appearance: \"Asha,Ravi\", or a file with one name a line (default: Speaker 1, Speaker 2...)")
     parser.add_argument("--karaoke", action="store_true", help="ASS subtitles with each word's karaoke timing "

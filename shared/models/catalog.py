@@ -19,6 +19,9 @@ from shared.core import config, files
 from shared.core.errors import ModelNotCachedError, UserError
 from shared.models import hub_cache
 
+# The speakers stage's pyannote engine (--speakers-engine pyannote): pyannote.audio 4's pipeline
+PYANNOTE_DIARIZATION = "pyannote-speaker-diarization-community-1"
+
 # A planning figure for time estimates: a home connection, not a data centre.
 ASSUMED_DOWNLOAD_MB_PER_S = 10.0
 

@@ -10,7 +10,8 @@ pauses of 0.2-2.5 s with now and then a long one, and light noise throughout; ma
 scripts/make_sample.py's speech helper, so espeak-ng and ffmpeg are needed.
 
 Paths compared:
-  ours      ./prepare-job.sh + ./run-pipeline.sh (demux, Silero VAD, batched windows, subtitles)
+  ours      ./prepare-job.sh + ./run-pipeline.sh (demux, Silero VAD, batched windows, subtitles; the speakers
+            stage only with --speakers auto)
   batched   faster-whisper's BatchedInferencePipeline with its own Silero VAD (batch 8, no word times):
             its documented fast path; batched+w the same with word timestamps, which cues need
   whisperx  the WhisperX CLI (pyannote VAD, no alignment), when the whisperx venv exists (--whisperx)
@@ -122,10 +123,11 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
     return seconds, rss, result.stdout
 
 
-def run_ours(media: Path, out: Path, model: str, engine: str | None = None) -> dict:
+def run_ours(media: Path, out: Path, model: str, engine: str | None = None, speakers: str = "off") -> dict:
     env = {**os.environ, "SUBTITLER_OUT_DIR": str(out), "HF_HUB_OFFLINE": "1"}
     prep = subprocess.run([str(REPO / "prepare-job.sh"), "--media", str(media), "--workflow", "transcribe",
-                           "-s", "en", "--model", model, *(["--engine", engine] if engine else [])],
+                           "-s", "en", "--model", model, "--speakers", speakers,
+                           *(["--engine", engine] if engine else [])],
                           env=env, capture_output=True, text=True, check=True)
     job_id = prep.stdout.strip().splitlines()[-1]
     seconds, rss, _ = timed([str(REPO / "run-pipeline.sh"), "-j", job_id], env)
@@ -234,6 +236,8 @@ def main() -> int:
     parser.add_argument("--before-packing", action="store_true",
                         help="also the asr stage's decoding before issue 10 (each region alone, one after "
                              "another; slow, and its memory grows with the length: once per length)")
+    parser.add_argument("--speakers", default="off", help="our workflow's speakers stage: off (the default: the "
+                        "peers diarize nothing, so like is measured against like) or auto")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every path this many times, interleaved; times are the fastest of them")
     args = parser.parse_args()
@@ -247,7 +251,7 @@ def main() -> int:
             spoken = len(words(reference))
             runs: dict[str, list[dict]] = {}
             for round_ in range(args.rounds):  # interleaved, so a busy spell on the machine hits every path
-                found = {"ours": run_ours(media, tmp / f"out{minutes:g}-{round_}", args.model),
+                found = {"ours": run_ours(media, tmp / f"out{minutes:g}-{round_}", args.model, speakers=args.speakers),
                          "batched": run_batched(media, args.model, False),
                          "batched+w": run_batched(media, args.model, True)}
                 if args.whisperx:

@@ -18,7 +18,9 @@ def main() -> int:
     lang = job["source_language"]
     if lang == "auto":
         lang = transcript.get("language") or "und"
-    track = tracks.write_track(job, job_path, workflows.spoken(job_path), lang, "source", settings)
+    heard = workflows.speakers(job_path)
+    segments = heard["segments"] if heard else transcript["segments"]
+    track = tracks.write_track(job, job_path, segments, lang, "source", settings)
     schema.write(job_path / "subtitles.json", {"tracks": [track]})
     return 0
 

@@ -238,19 +238,13 @@ def whisper_translation(transcript: dict, turns: list[dict], target: str) -> dic
             "segments": [{**seg, "language": target} for seg in assign.by_turns(heard["segments"], turns)]}
 
 
-def turns(job_path: Path) -> list[dict]:
-    """The speakers' turns, where the speakers stage ran and heard more than one voice."""
-    path = job_path / "speakers.json"
-    found = schema.read(path) if path.exists() else None
-    return found["turns"] if found and found["count"] > 1 else []
-
-
 def main() -> int:
     job_path, job, settings = stage_args("translate")
     transcript = schema.read(job_path / "transcript.json")
     source = spoken_language(job, transcript)
     style = settings.get("romanization") or "readable"
-    spoken = workflows.spoken(job_path)  # with their speakers, where the speakers stage ran
+    heard = workflows.speakers(job_path)
+    spoken = heard["segments"] if heard else transcript["segments"]  # with their speakers, where heard
     sentences = plan.sentences(spoken, source)
     texts = [s.text for s in sentences]
     terms = glossary.load(job_path)
@@ -266,7 +260,7 @@ def main() -> int:
     usage, fallbacks, windows, reused = llm.Usage(), {}, 0, 0
     for target in job["target_languages"]:
         if mode == "whisper" or not plan.needs_model(source, target):
-            done = whisper_translation(transcript, turns(job_path), target) if mode == "whisper" else \
+            done = whisper_translation(transcript, heard["turns"] if heard else [], target) if mode == "whisper" else \
                 transliterated(transcript, spoken, target, style)
             schema.write(job_path / f"translation.{target}.json", done)
             files[target] = f"translation.{target}.json"

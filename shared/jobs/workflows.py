@@ -44,18 +44,15 @@ STAGE_IO = {
 }
 
 
-def spoken(job_path) -> list[dict]:
-    """The transcript's segments as the stages after asr read them: with a speaker on each segment
-    and word, split where the speaker changes, when the speakers stage ran (speakers.json) and heard
-    more than one voice (one speaker's label on every cue would say nothing)."""
+def speakers(job_path) -> dict | None:
+    """speakers.json, where the speakers stage ran and heard more than one voice (one speaker's label
+    on every cue would say nothing): its segments, with a speaker on each segment and word, are what
+    the stages after asr read in place of the transcript's."""
     from shared.core import schema
 
-    labelled = job_path / "speakers.json"
-    if labelled.exists():
-        found = schema.read(labelled)
-        if found["count"] > 1:
-            return found["segments"]
-    return schema.read(job_path / "transcript.json")["segments"]
+    path = job_path / "speakers.json"
+    found = schema.read(path) if path.exists() else None
+    return found if found and found["count"] > 1 else None
 
 
 def stage_settings(job: dict, stage: str) -> dict:

@@ -37,12 +37,13 @@ def _smooth_words(words: list[dict], least: float) -> None:
                 words[i]["speaker"] = runs[k - 1][2]
 
 
-def _longest(windows, labels: list[int], start: float, end: float) -> int | None:
-    heard: dict[int, float] = {}
-    for win, label in zip(windows, labels):
-        overlap = min(end, win.end) - max(start, win.start)
+def _longest(spans, start: float, end: float):
+    """The speaker heard longest within [start, end], of (span start, span end, speaker) spans."""
+    heard: dict = {}
+    for span_start, span_end, speaker in spans:
+        overlap = min(end, span_end) - max(start, span_start)
         if overlap > 0:
-            heard[label] = heard.get(label, 0.0) + overlap
+            heard[speaker] = heard.get(speaker, 0.0) + overlap
     return max(heard, key=heard.get) if heard else None
 
 
@@ -63,7 +64,8 @@ def assign(segments: list[dict], windows, labels: list[int], names: list[str], s
         own = words[position:position + len(seg.get("words") or [])]
         position += len(own)
         if not own:
-            pieces.append((seg, [], _longest(windows, labels, seg["start"], seg["end"]) if middles else 0))
+            spans = [(w.start, w.end, label) for w, label in zip(windows, labels)]
+            pieces.append((seg, [], _longest(spans, seg["start"], seg["end"]) if middles else 0))
             continue
         run = [own[0]]
         for word in own[1:]:
@@ -123,12 +125,8 @@ def by_turns(segments: list[dict], turns: list[dict]) -> list[dict]:
     for seg in segments:
         words = seg.get("words") or []
         if not words:
-            heard: dict[str, float] = {}
-            for turn in turns:
-                overlap = min(seg["end"], turn["end"]) - max(seg["start"], turn["start"])
-                if overlap > 0:
-                    heard[turn["speaker"]] = heard.get(turn["speaker"], 0.0) + overlap
-            out.append({**seg, **({"speaker": max(heard, key=heard.get)} if heard else {})})
+            who = _longest([(t["start"], t["end"], t["speaker"]) for t in turns], seg["start"], seg["end"])
+            out.append({**seg, **({"speaker": who} if who else {})})
             continue
         runs: list[list[dict]] = []
         for word in words:

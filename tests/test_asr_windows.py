@@ -131,11 +131,12 @@ def sound_words(samples, clip: dict, stop_at_pause: bool) -> list[tuple[float, f
     return found
 
 
-def test_short_regions_are_decoded_again_alone_unless_they_had_their_window_alone(noise_wav):
+def test_short_regions_are_decoded_again_packed_then_alone_unless_they_had_their_window_alone(noise_wav):
     """A decoder that stops at the first long pause of what it hears (the batched decoder's early end),
     on regions of noise: a window of four regions comes back with the first only. Its three short
-    regions are decoded again alone, in one batch; a short region that had a window to itself is not
-    decoded again: it would hear the same audio."""
+    regions are decoded again packed into one window, which the decoder cuts short again: the first
+    is heard there, and only the two still short are decoded alone, in one batch. A short region that
+    had a window to itself is not decoded again: it would hear the same audio."""
     calls = []
 
     def stops_early(samples, clips):
@@ -149,10 +150,53 @@ def test_short_regions_are_decoded_again_alone_unless_they_had_their_window_alon
     assert [sum(1 for seg in decoded[0] for w in seg["words"] if s <= w["start"] < e) for s, e in SPANS[:4]] == [6, 0, 0, 0]
     decoded[1] = []  # the lone region came back empty too
     calls.clear()
-    again = coverage.redecode(stops_early, noise_wav, windows, decoded, settings)
-    assert calls == [3]
-    assert [(index, region) for index, region, _ in again] == [(0, span) for span in SPANS[1:4]]
-    assert [coverage.word_count(segments) for *_, segments in again] == [6, 6, 6]
+    recovery = coverage.Recovery(stops_early, noise_wav, settings)
+    again = coverage.redecode(stops_early, noise_wav, windows, decoded, settings, recovery)
+    assert calls == [1, 2] and (recovery.packed_windows, recovery.alone) == (1, 2)
+    assert [(index, region, how) for index, region, _, how in again] == [
+        (0, SPANS[1], "packed"), (0, SPANS[2], "alone"), (0, SPANS[3], "alone")]
+    assert [coverage.word_count(segments) for _, _, segments, _ in again] == [6, 6, 6]
+
+
+def test_recovery_grows_with_the_speech_missed_not_with_the_places(noise_wav):
+    """Twenty short stretches, each the second region of a window of its own, skipped where they
+    were: decoded again packed, they take as many windows as their speech fills (60 s of speech in
+    30 s windows: 3, in one batch), not twenty. A decoder that hears them there needs nothing alone."""
+    import wave
+
+    import numpy as np
+
+    rate, spans = 16000, [(10 * i + 1, 10 * i + 4) for i in range(40)]
+    audio = np.zeros(402 * rate, dtype=np.int16)
+    for start, end in spans:
+        audio[start * rate:end * rate] = np.random.default_rng(start).integers(-8000, 8000, (end - start) * rate)
+    path = noise_wav.parent / "long.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(audio.tobytes())
+    windows = [Window(a[0], b[1], [a, b]) for a, b in zip(spans[::2], spans[1::2])]
+    calls = []
+
+    def hears_the_first_of_the_job_windows(samples, clips):
+        calls.append(len(clips))
+        out = []
+        for clip in clips:
+            found = sound_words(samples, clip, False)
+            if len(calls) == 1:  # the first pass: each window's second region skipped
+                found = found[:6]
+            out.append({"start": clip["start"], "end": clip["end"], "text": " w" * len(found),
+                        "avg_logprob": -0.3, "no_speech_prob": 0.1, "compression_ratio": 1.5, "words": words(*found)})
+        return out
+
+    settings = {**ASR, "batch_size": 32, "gap_seconds": 1.0, "window_seconds": 30}
+    segments, redecoded, counts = coverage.decode_checked(
+        hears_the_first_of_the_job_windows, path, {"duration": 402.0, "regions": regions(*spans)}, settings,
+        windows=windows)
+    assert counts == {"windows": 20, "recovery_windows": 3, "decoded_alone": 0} and calls == [20, 3]
+    assert [(r["start"], r["end"], r["how"]) for r in redecoded] == [(s, e, "packed") for s, e in spans[1::2]]
+    assert [sum(1 for seg in segments for w in seg["words"] if s <= w["start"] < e) for s, e in spans] == [6] * 40
 
 
 def test_batches_are_even_and_as_many_as_a_multiple_of_the_workers():

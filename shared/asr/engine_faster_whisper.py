@@ -85,11 +85,11 @@ def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str |
             settings = {**settings, "model": routed}
             model = load_model(settings)
     language = language or "en"
-    out, redecoded, windows = decode_checked(faster_whisper_decoder(model, settings, language, hotwords, task=task),
+    out, redecoded, counts = decode_checked(faster_whisper_decoder(model, settings, language, hotwords, task=task),
                                              audio_path, vad, settings)
     out, language, script = script_check.settled_and_checked(
         out, language, probability is not None, task,
         lambda forced, prompt: faster_whisper_decoder(model, settings, forced, hotwords, prompt=prompt, task=task),
         audio_path, settings)
-    return out, language, probability, {"windows": windows, "redecoded": redecoded, "script": script,
+    return out, language, probability, {**counts, "redecoded": redecoded, "script": script,
                                         "model": settings["model"]}

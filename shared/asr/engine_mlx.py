@@ -40,13 +40,13 @@ def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotw
         language, probability = detect_language(model, audio_path, vad["regions"], mlx_detector(model, dtype))
     language = language or "en"
     one_stream = {**settings, "workers": 1}  # one MLX stream
-    out, redecoded, windows = decode_checked(mlx_decoder(model, dtype, settings, language, hotwords),
+    out, redecoded, counts = decode_checked(mlx_decoder(model, dtype, settings, language, hotwords),
                                              audio_path, vad, one_stream)
     out, language, script = script_check.settled_and_checked(
         out, language, probability is not None, "transcribe",
         lambda forced, prompt: mlx_decoder(model, dtype, settings, forced, hotwords, prompt=prompt),
         audio_path, one_stream)
-    return out, language, probability, {"windows": windows, "redecoded": redecoded, "script": script}
+    return out, language, probability, {**counts, "redecoded": redecoded, "script": script}
 
 
 def mlx_detector(model, dtype):

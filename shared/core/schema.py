@@ -59,10 +59,12 @@ class Dropped(TypedDict):
 
 
 class Redecoded(TypedDict):
+    """A stretch the coverage check found short, decoded again (shared/asr/coverage.py)."""
     start: float
     end: float
     words_before: int
     words_after: int
+    how: NotRequired[str]           # "packed" (with the other short stretches) or "alone"
 
 
 class ScriptFix(TypedDict):
@@ -81,6 +83,8 @@ class ScriptFix(TypedDict):
 class Decoding(TypedDict):
     windows: int
     redecoded: List[Redecoded]
+    recovery_windows: NotRequired[int]   # windows of short stretches packed together, decoded again
+    decoded_alone: NotRequired[int]      # stretches still short after that, decoded each alone
     script: NotRequired[List[ScriptFix]]
 
 

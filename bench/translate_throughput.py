@@ -36,9 +36,23 @@ clock starts; the stage's time is its whole process. Random weights never emit <
 decodes exactly --max-length tokens on both paths (the stage's max_length setting, translate_batch's
 max_decoding_length; NLLB's forced language token counts): 24 by default, about 1.8 times the source
 length, as a batch decodes until its longest sentence ends; the 2-hour figure is twice the film's
-sentences at the run's rate. --sentences N or --minutes M take the start of the film; the whole film
-takes about 25 minutes here (each path of hi -> fr about 4), so measure part of it on a shared machine.
-Each figure is the fastest of the rounds, wall clock and CPU seconds.
+sentences at the run's rate. --sentences N or --minutes M take the start of the film; a round of the
+whole film takes about 17 minutes here (each path of hi -> fr about 4), so measure part of it on a
+shared machine. Each figure is the fastest of the rounds, wall clock and CPU seconds. Measured
+2026-12-06, 2 threads, fastest of 2 rounds (the machine was shared: about 10 % from run to run):
+                                              stage      bare, batch 16    bare, best batching
+  hi -> en, IndicTrans2 200M, 301 sentences   29.2 s     29.3 s (1.00x)    64: 27.8 s (1.05x)
+    before IndicProcessor was loaded alone    32.9 s     29.1 s (1.13x)    64: 26.7 s (1.23x)
+    the stage at batch_size 64 (job override) 27.6 s                       64: 26.2 s (1.06x)
+  hi -> fr, NLLB 600M, 160 sentences          46.9 s     42.0 s (1.12x)    32: 43.8 s (1.07x)
+    401 sentences, one round                 129.7 s                       32: 119.3 s (1.09x)
+A 2-hour film (1594 sentences) takes the stage about 2.6 minutes into English and 8 into French. The
+bare engine's batching (--sweep, sentences a second): IndicTrans2 16: 8.9, 32: 9.4, 64: 10.0, 128:
+9.4, 2048 tokens: 10.0; NLLB 16: 3.4, 32: 3.6, 64: 3.5, 384 tokens: 3.6 (its 256k-row output projection
+makes each row dear, so past 32 it loses what IndicTrans2 gains). What the stage adds to the bare
+engine is its start: Python, imports and loading the model, about 1.5 s for IndicTrans2 and 6 s for
+NLLB, whose tokenizer brings in transformers and torch; the rest is the batch size (16 on CPU, chosen
+by shared/models/hardware.py).
 """
 
 from __future__ import annotations

@@ -87,13 +87,14 @@ def _falls_short(segments: list[dict], span: tuple, expected: float, settings: d
         or _holes(segments, low, high) > float(settings["coverage_max_hole"]))
 
 
-def short_regions(windows: list[Window], decoded: list[list[dict]], settings: dict) -> list[tuple[int, tuple]]:
+def short_regions(windows: list[Window], decoded: list[list[dict]], settings: dict,
+                  expected: float | None = None) -> list[tuple[int, tuple]]:
     """(window index, region) for each region whose words fall short of its speech: fewer than
     coverage_ratio of what this job's own median rate (words per second of speech, so it fits the
     language and the speaker) predicts, or a stretch of coverage_max_hole seconds with no word.
     When a window holds two voices, or speech after a pause, the batched decoder may end early and
-    skip whole sentences: this finds them."""
-    expected = _expected_rate(_region_counts(windows, decoded), settings)
+    skip whole sentences: this finds them. expected: the rate, where the caller has it already."""
+    expected = _expected_rate(_region_counts(windows, decoded), settings) if expected is None else expected
     if expected is None:
         return []
     return [(index, region) for index, (window, segments) in enumerate(zip(windows, decoded))
@@ -160,7 +161,7 @@ class Recovery:
         missing(segments, span) says whether a span's words still fall short. The spans packed into
         windows, then each span still short decoded alone. A second packed round of those measured
         worse on real speech (tiny.en: WER 0.126 against 0.116, for 7 windows against 5 and 6 alone)."""
-        owner = dict((span, index) for index, span in spans)
+        owner = {span: index for index, span in spans}
         found: dict[tuple, list[dict]] = {}
         how: dict[tuple, str] = {}
         windows = pack([{"start": s, "end": e} for s, e in sorted(owner)],
@@ -194,9 +195,11 @@ def redecode(transcribe, audio_path, windows: list[Window], decoded: list[list[d
     (Recovery: packed with the other short regions, then alone if still short). A region that had its
     window to itself would hear the same audio again, and is left as it is."""
     recovery = recovery or Recovery(transcribe, audio_path, settings)
-    short = [(index, region) for index, region in short_regions(windows, decoded, settings)
+    expected = _expected_rate(_region_counts(windows, decoded), settings)
+    if expected is None:
+        return []
+    short = [(index, region) for index, region in short_regions(windows, decoded, settings, expected)
              if len(windows[index].pieces) > 1]
-    expected = _expected_rate(_region_counts(windows, decoded), settings) or 0.0
     return recovery.decode(short, lambda segments, span: _falls_short(segments, span, expected, settings))
 
 

@@ -130,13 +130,20 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
     return seconds, rss, result.stdout
 
 
-def run_ours(media: Path, out: Path, model: str, engine: str | None = None, speakers: str = "off") -> dict:
+def run_ours(media: Path, out: Path, model: str, engine: str | None = None, speakers: str = "off",
+             asr: dict | None = None) -> dict:
+    """Our transcribe workflow; `asr`: settings of the asr stage put in the job's overrides (--variant)."""
     env = {**os.environ, "SUBTITLER_OUT_DIR": str(out), "HF_HUB_OFFLINE": "1"}
     prep = subprocess.run([str(REPO / "prepare-job.sh"), "--media", str(media), "--workflow", "transcribe",
                            "-s", "en", "--model", model, "--speakers", speakers,
                            *(["--engine", engine] if engine else [])],
                           env=env, capture_output=True, text=True, check=True)
     job_id = prep.stdout.strip().splitlines()[-1]
+    if asr:
+        job_file = out / job_id / "job.json"
+        job = json.loads(job_file.read_text())
+        job.setdefault("overrides", {}).setdefault("asr", {}).update(asr)
+        job_file.write_text(json.dumps(job, indent=2))
     seconds, rss, _ = timed([str(REPO / "run-pipeline.sh"), "-j", job_id], env)
     transcript = json.loads((out / job_id / "transcript.json").read_text())
     decoding = transcript.get("decoding", {})
@@ -265,6 +272,9 @@ def main() -> int:
                              "another; slow, and its memory grows with the length: once per length)")
     parser.add_argument("--speakers", default="off", help="our workflow's speakers stage: off (the default: the "
                         "peers diarize nothing, so like is measured against like) or auto")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="also our workflow with these asr settings over the hardware's (e.g. "
+                             "workers=1,batch_size=8), side by side; repeatable")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every path this many times, interleaved; times are the fastest of them")
     args = parser.parse_args()
@@ -298,6 +308,18 @@ def main() -> int:
     return 0
 
 
+def parse_variant(text: str) -> dict:
+    """workers=1,batch_size=8 -> {"workers": 1, "batch_size": 8} (values read as JSON where they parse)."""
+    settings = {}
+    for pair in text.split(","):
+        key, _, value = pair.partition("=")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key.strip()] = value
+    return settings
+
+
 def measure(args, media: Path, reference: str, spoken: int, label: str, minutes: float, model: str,
             out: Path) -> list[dict]:
     """Every path on one media and model, args.rounds times interleaved; prints and returns the rows."""
@@ -306,6 +328,9 @@ def measure(args, media: Path, reference: str, spoken: int, label: str, minutes:
         found = {"ours": run_ours(media, out / f"ours-{round_}", model, speakers=args.speakers),
                  "batched": run_batched(media, model, False),
                  "batched+w": run_batched(media, model, True)}
+        for variant in args.variant:
+            found[f"ours[{variant}]"] = run_ours(media, out / f"v{len(found)}-{round_}", model, speakers=args.speakers,
+                                                asr=parse_variant(variant))
         if args.whisperx:
             found["whisperx"] = run_whisperx(media, model, out / f"wx-{round_}")
         if args.mlx:
@@ -332,8 +357,10 @@ def measure(args, media: Path, reference: str, spoken: int, label: str, minutes:
         print(f"{label}  {path:<9} {r['seconds']:7.1f} s{spread}  WER {r['wer']:.3f}  words "
               f"{r['words']}/{spoken} (deleted {r['deleted']}, inserted {r['inserted']})  "
               f"peak RSS {r['rss']:.2f} GB{extra}", flush=True)
-    for base in ("batched", "batched+w"):
-        print(f"{label}  ours / {base} time = {results['ours']['seconds'] / results[base]['seconds']:.2f}", flush=True)
+    for ours in [p for p in results if p == "ours" or p.startswith("ours[")]:
+        for base in ("batched", "batched+w"):
+            print(f"{label}  {ours} / {base} time = {results[ours]['seconds'] / results[base]['seconds']:.2f}",
+                  flush=True)
     if "before" in results:
         ours, before = results["ours"], results["before"]
         print(f"{label}  ours / before packing: WER {ours['wer']:.3f} / {before['wer']:.3f} (goal: no "

@@ -310,6 +310,9 @@ def main() -> int:
                 progress=lambda done, total, target=target: print(
                     f"progress: {target} {done}/{total} sentences", file=sys.stderr, flush=True))
             usage.add(store.usage)
+            for fallback in fell:  # when, for review.html's flags on the translated cues
+                fallback.update(start=round(sentences[fallback["first"] - 1].start, 3),
+                                end=round(sentences[fallback["last"] - 1].end, 3))
             fallbacks[target], windows, reused = fell, windows + work.windows, reused + work.reused
             for fallback in fell:
                 print(f"warning: {target} sentences {fallback['first']}-{fallback['last']}: {fallback['reason']}",

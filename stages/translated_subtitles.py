@@ -16,10 +16,15 @@ from stages._common import stage_args
 def main() -> int:
     job_path, job, _ = stage_args("translated_subtitles")
     settings = workflows.stage_settings(job, "subtitles")
+    record = schema.read(job_path / "translations.json") if (job_path / "translations.json").exists() else {}
+    fell = (record.get("llm") or {}).get("fallbacks", {})
     written = []
     for target in job["target_languages"]:
         translated = schema.read(job_path / f"translation.{target}.json")
-        written.append(tracks.write_track(job, job_path, translated["segments"], target, "target", settings))
+        marks = [{"start": f["start"], "end": f["end"], "kind": "translation_fallback",
+                  "detail": f"sentences {f['first']}-{f['last']} by the MT model: {f['reason']}"}
+                 for f in fell.get(target, []) if "start" in f]
+        written.append(tracks.write_track(job, job_path, translated["segments"], target, "target", settings, marks))
     schema.write(job_path / "translated_subtitles.json", {"tracks": written})
     return 0
 

@@ -25,6 +25,7 @@ ALLOWED = {
                     "shared.environment_manager"},
     "shared.setup": {"shared.core", "shared.models", "shared.subtitles", "shared.translation", "shared.jobs",
                      "shared.environment_manager"},
+    "shared.review": {"shared.core", "shared.jobs", "shared.subtitles"},
     "stages": {"shared", "stages"},
 }
 

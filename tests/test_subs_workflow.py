@@ -83,7 +83,7 @@ def test_translation_sits_on_the_users_cue_times(overfit_nllb_cache, tmp_path, f
     job = run_subs(overfit_nllb_cache, tmp_path / "out", subs)
     record = json.loads((job / "job.json").read_text())
     assert record["workflow"] == "subs" and "media" not in record
-    assert record["stages"] == ["import_subs", "subtitles", "translate", "translated_subtitles"]
+    assert record["stages"] == ["import_subs", "subtitles", "translate", "translated_subtitles", "review"]
     english = list(srt.parse((job / "subtitles" / "समाचार.en.srt").read_text(encoding="utf-8")))
     # every cue of the user's file is a cue of the translation, on its time, to the millisecond
     assert [(c.start.total_seconds(), c.end.total_seconds()) for c in english] == [(a, b) for a, b, _ in CUES]

@@ -104,3 +104,31 @@ def stop_ray_cluster(temp_dir: str, node: subprocess.Popen | None = None) -> Non
     doomed = descendants(node.pid) if node is not None else set()
     doomed |= {pid for root in started_with(temp_dir) for pid in descendants(root)}
     kill_all(doomed)
+
+
+def desktop_opener() -> list[str] | None:
+    """The command that opens a file in the desktop's browser, or None where there is no desktop
+    (a server, a container, SSH without a display)."""
+    import shutil
+
+    if sys.platform == "darwin":
+        return ["open"] if shutil.which("open") else None
+    if (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and shutil.which("xdg-open"):
+        return ["xdg-open"]
+    return None
+
+
+def open_in_browser(path) -> bool:
+    """Open a page where a desktop browser is, else say how to look at it; never an error. True when
+    the desktop was asked to open it."""
+    command = desktop_opener()
+    if command is None:
+        print(f"(no desktop browser here: open {path} in a browser on a machine that has this folder)",
+              file=sys.stderr)
+        return False
+    try:
+        subprocess.Popen([*command, str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        return False
+    return True

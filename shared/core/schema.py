@@ -199,6 +199,35 @@ class Track(TypedDict):
     ass: NotRequired[str]
     ttml: NotRequired[str]
     txt: NotRequired[str]
+    cue_list: NotRequired[str]      # cues.<lang>.json: the cues with what review.html flags in each
+
+
+class Flag(TypedDict):
+    kind: str                       # reading_speed, short, long, line_length, lines, shot_change, low_confidence, speaker_change, translation_fallback
+    detail: str
+
+
+class CueWord(TypedDict):
+    start: float
+    end: float
+    word: str
+    probability: Optional[float]
+
+
+class ListedCue(TypedDict):
+    start: float
+    end: float
+    lines: List[str]
+    speakers: List[str]
+    flags: List[Flag]
+    words: List[CueWord]            # a source track's words with their times (none in a translation)
+
+
+class CueList(TypedDict):
+    """A track's cues as written, with what review.html flags in each (shared/subtitles/rules.py cue_flags, the rules the subtitles stage applies)."""
+    language: str
+    role: Literal["source", "target"]
+    cues: List[ListedCue]
 
 
 class Subtitles(TypedDict):
@@ -211,6 +240,8 @@ class LlmFallback(TypedDict):
     first: int
     last: int
     reason: str
+    start: NotRequired[float]       # the time span of those sentences
+    end: NotRequired[float]
 
 
 class LlmUsage(TypedDict):
@@ -318,7 +349,8 @@ _WRITTEN = (("job.json", Job, "prepare-job"), ("shots.json", Shots, "shots"), ("
             ("transcript.json", Transcript, "asr"), ("speakers.json", Speakers, "speakers"),
             ("translations.json", Translations, "translate"),
             ("translation.<lang>.json", Transcript, "translate"), ("subtitles.json", Subtitles, "subtitles"),
-            ("translated_subtitles.json", Subtitles, "translated_subtitles"), ("mux.json", Mux, "mux"),
+            ("translated_subtitles.json", Subtitles, "translated_subtitles"),
+            ("cues.<lang>.json", CueList, "subtitles, translated_subtitles"), ("mux.json", Mux, "mux"),
             ("status.json", Status, "run-pipeline"), ("batch-<id>.json", Batch, "prepare-job"))
 DOCUMENTS = [Document(*row) for row in _WRITTEN]
 

@@ -14,6 +14,7 @@ failed or pending is read from the jobs, so a batch run again resumes only what 
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import json
 import os
 import secrets
@@ -24,9 +25,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from shared.core import config, processes, schema
+from shared.core import config, files, processes, schema
 from shared.core.errors import UserError
-from shared.jobs import job_dirs, state
+from shared.jobs import job_dirs, state, workflows
 from shared.models import hardware
 
 BATCH_ID_PREFIX = "batch-"
@@ -328,6 +329,14 @@ def run(batch: dict, workers: int | None, pipeline_args: list[str]) -> int:
     return finish(batch, reasons)
 
 
+def write_page(batch: dict, rows: list[dict] | None = None) -> Path:
+    """out/batches/<id>.html: each job, its state, its flagged cues and a link to its review page."""
+    rows = rows if rows is not None else [job_state(e["job_id"]) for e in batch["jobs"]]
+    path = batches_dir() / f"{batch['batch_id']}.html"
+    files.write_text_atomic(path, page_html(batch, rows))
+    return path
+
+
 def finish(batch: dict, reasons: dict[str, str]) -> int:
     """The summary table after a run (reasons: the one-line error of each job that failed), and the
     exit status: non-zero when any job did not finish."""
@@ -337,6 +346,7 @@ def finish(batch: dict, reasons: dict[str, str]) -> int:
             row["state"] = "failed"
     print(f"batch {batch['batch_id']}: {_summary(rows)}")
     _table(rows, reasons)
+    print(f"  review: {config.display_path(write_page(batch, rows))}")
     for entry in batch["refused"]:
         print(f"  refused at prepare: {entry['media']}: {entry['reason']}")
     failed = [r for r in rows if r["state"] != "done"]
@@ -345,6 +355,49 @@ def finish(batch: dict, reasons: dict[str, str]) -> int:
               f"./run-pipeline.sh -b {batch['batch_id']} runs them again", file=sys.stderr)
         return SOME_FAILED_EXIT
     return 0
+
+
+REVIEW_PAGE = workflows.STAGE_IO["review"][1][0]  # review.html, in the job directory
+
+
+def flagged(job_path: Path) -> int | None:
+    """How many cues of the job's tracks carry a flag (None: no cue list yet)."""
+    found = [t for t in job_dirs.subtitle_tracks(job_path) if t.get("cue_list") and (job_path / t["cue_list"]).exists()]
+    if not found:
+        return None
+    return sum(1 for t in found for c in schema.read(job_path / t["cue_list"])["cues"] if c["flags"])
+
+
+BATCH_STYLE = """body{font:14px/1.45 "Noto Sans","Noto Sans Devanagari","Noto Sans Bengali","Noto Sans Tamil",
+"Noto Nastaliq Urdu",system-ui,sans-serif;margin:24px;color:#1d232b;background:#f6f7f9}
+table{border-collapse:collapse;background:#fff;width:100%}td,th{border-bottom:1px solid #dde1e6;padding:6px 10px;
+text-align:left}th{background:#eef1f4}.done{color:#2b8a3e}.failed,.interrupted{color:#c92a2a}.flags{font-weight:600;
+color:#d9480f}.none{color:#66707c}"""
+
+
+def page_html(batch: dict, rows: list[dict]) -> str:
+    """out/batches/<id>.html: each job of a batch, its state, its flagged cues and a link to its page."""
+    lines = []
+    for row in rows:
+        job_path = job_dirs.out_dir() / row["job_id"]
+        has_page = (job_path / REVIEW_PAGE).exists()
+        count = flagged(job_path) if row["state"] != "missing" else None
+        link = (f'<a href="../{html.escape(row["job_id"])}/{REVIEW_PAGE}">review</a>' if has_page
+                else '<span class="none">no page yet</span>')
+        lines.append(f'<tr data-job="{html.escape(row["job_id"])}"><td>{html.escape(row["job_id"])}</td>'
+                     f'<td dir="auto">{html.escape(row["media"] or "")}</td>'
+                     f'<td class="{html.escape(row["state"])}">{html.escape(row["state"])}'
+                     f'{" at " + html.escape(row["stage"]) if row.get("stage") and row["state"] != "done" else ""}</td>'
+                     f'<td class="{"flags" if count else "none"}">{"" if count is None else count}</td><td>{link}</td></tr>')
+    refused = "".join(f'<li dir="auto">{html.escape(r["media"])}: {html.escape(r["reason"])}</li>' for r in batch["refused"])
+    title = html.escape(f"Batch {batch['batch_id']}")
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">'
+            f'<title>{title}</title><style>{BATCH_STYLE}</style></head><body><h1>{title}</h1>'
+            f'<p>{len(rows)} jobs, made {html.escape(batch["created"])}.</p>'
+            f'<table><thead><tr><th>job</th><th>media</th><th>state</th><th>flagged cues</th><th>page</th></tr></thead>'
+            f'<tbody>{"".join(lines)}</tbody></table>'
+            + (f"<h2>Refused at prepare</h2><ul>{refused}</ul>" if refused else "") + "</body></html>")
 
 
 def last_error(log: Path) -> str:

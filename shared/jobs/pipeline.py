@@ -210,6 +210,40 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
     return 0
 
 
+def review(job: dict, job_path: Path, args: argparse.Namespace) -> int:
+    """--review: the job's review page, its path printed last. Current: as it is. Out of date, or
+    missing, with every stage before it done: the review stage runs (a job made before the stage
+    existed gets it). A job not finished, with subtitles made: the page of what it has so far, said
+    so (the stage run outside the job's record). Then the page opens where a desktop browser is
+    (never an error where none is)."""
+    if args.from_stage or args.only or args.force:
+        raise UserError("--review shows the job's page: run the job (--from/--only/--force) first, then --review")
+    if "review" not in job["stages"]:
+        job["stages"] = [*job["stages"], "review"]
+        schema.write(job_path / "job.json", job)
+    states = state.stage_states(job, job_path, state.Status(job_path, job))
+    before = [s for s in job["stages"] if s != "review"]
+    waiting = next((s for s in before if states[s] != "done"), None)
+    if states["review"] != "done" and waiting is None:
+        args.only = "review"
+        run(job, job_path, args)
+    elif states["review"] != "done":
+        if not job_dirs.subtitle_tracks(job_path):
+            raise UserError(f"job {job['job_id']} has no subtitles yet (stage {waiting} is {states[waiting]}): "
+                            f"run ./run-pipeline.sh -j {job['job_id']} first")
+        print(f"note: the job is not finished (stage {waiting} is {states[waiting]}): the page shows what it has "
+              f"so far; ./run-pipeline.sh -j {job['job_id']} finishes it", flush=True)
+        lock = state.acquire_lock(job_path, job["job_id"])
+        code = EnvironmentManager().run_stage("review", ["--job", str(job_path)], log_path=job_path / "logs" / "review.log")
+        lock.close()
+        if code != 0:
+            raise UserError(f"the review page could not be made: {_last_error(job_path / 'logs' / 'review.log')}")
+    written = job_path / workflows.STAGE_IO["review"][1][0]
+    print(config.display_path(written))
+    processes.open_in_browser(config.display_path(written))
+    return 0
+
+
 def show_outputs(job: dict, job_path: Path) -> None:
     for path in state.outputs(job_path, set(job["stages"])):
         print(f"  -> {path}")
@@ -269,6 +303,11 @@ def run_batch(args: argparse.Namespace) -> int:
     batch = batches.load(args.batch)
     if args.status:
         return batches.show_status(batch, args.json)
+    if args.review:
+        written = batches.write_page(batch)
+        print(config.display_path(written))
+        processes.open_in_browser(config.display_path(written))
+        return 0
     passed = [flag for flag, on in (("--allow-download", args.allow_download), ("--fallback-model", args.fallback_model),
                                     ("--allow-partial-media", args.allow_partial_media)) if on]
     address = args.ray or config.ray_address()
@@ -309,6 +348,10 @@ def main() -> int:
     parser.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage on")
     parser.add_argument("--only", metavar="STAGE", help="run only this stage")
     parser.add_argument("--force", action="store_true", help="re-run every stage")
+    parser.add_argument("--review", action="store_true",
+                        help="print the path of the job's review page (review.html: its subtitles on its media, "
+                             "flagged, editable), built now if missing or out of date, and open it where a desktop "
+                             "browser is; with -b, the batch's page of its jobs")
     parser.add_argument("--allow-download", action="store_true",
                         help="let stages download missing models (otherwise the hub stays offline)")
     parser.add_argument("--allow-partial-media", action="store_true",
@@ -330,6 +373,8 @@ def main() -> int:
         return show_status(job, job_path, args.json)
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        if args.review:
+            return review(job, job_path, args)
         return run(job, job_path, args)
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)

@@ -169,13 +169,15 @@ def current_manifests(done: set[str]) -> set[str]:
 
 def outputs(job_path: Path, done: set[str]) -> list[str]:
     """What the user came for, from the stages whose results are current: subtitle files
-    (translations first), then the muxed video."""
+    (translations first), then the muxed video, then the review page."""
     manifests = current_manifests(done)
     found = [job_path / t[fmt] for t in job_dirs.subtitle_tracks(job_path, manifests) for fmt in writer.FORMATS
              if fmt in t]
     if "mux.json" in manifests and (job_path / "mux.json").exists():
         muxed = schema.read(job_path / "mux.json")
         found += [job_path / muxed[key] for key in ("output", "burned") if key in muxed]
+    if "review" in done:
+        found.append(job_path / "review.html")
     return [config.display_path(f) for f in found if f.exists()]
 
 

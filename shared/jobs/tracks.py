@@ -13,7 +13,7 @@ from pathlib import Path
 from shared.core import schema
 from shared.jobs import job_dirs
 from shared.subtitles import writer
-from shared.subtitles.rules import Cue, Rules, build_cues, compliance, to_picture
+from shared.subtitles.rules import Cue, Rules, build_cues, compliance, cue_flags, to_picture
 
 
 def shots(job_path: Path) -> dict:
@@ -40,11 +40,37 @@ def kept_cues(segments: list[dict], rules: Rules, lang: str) -> list[Cue]:
     return out
 
 
-def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role: str, settings: dict) -> dict:
+def cue_list_path(job_path: Path, lang: str) -> Path:
+    """Where a track's cues, with what review.html flags in each, are kept (cues.<lang>.json)."""
+    return job_path / f"cues.{lang}.json"
+
+
+def write_cue_list(path: Path, cues: list[Cue], rules: Rules, picture: dict, lang: str, role: str,
+                   marks: list[dict] = ()) -> None:
+    """cues.<lang>.json: each cue as written, its words (with the recogniser's probability) and its
+    flags: the readability rules' (rules.cue_flags, the code compliance() counts with) and the
+    `marks` a stage adds over a span of time ({"start", "end", "kind", "detail"}: a translation's
+    fallback sentences)."""
+    flags = cue_flags(cues, rules, picture["changes"], picture["fps"])
+    listed = []
+    for cue, found in zip(cues, flags):
+        found += [{"kind": m["kind"], "detail": m["detail"]} for m in marks
+                  if m["start"] < cue.end and cue.start < m["end"]]
+        listed.append({"start": round(cue.start, 3), "end": round(cue.end, 3), "lines": cue.lines,
+                       "speakers": [s for s in cue.speakers if s], "flags": found,
+                       "words": [{"start": round(w.start, 3), "end": round(w.end, 3), "word": w.text,
+                                  "probability": None if w.probability is None else round(w.probability, 3)}
+                                 for w in cue.words] if role == "source" else []})
+    schema.write(path, {"language": lang, "role": role, "cues": listed})
+
+
+def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role: str, settings: dict,
+                marks: list[dict] = ()) -> dict:
     """A language's cues, by the readability rules and timed to the picture (or, with keep_cue_times,
-    on the segments' own times), in every configured format; returns the track entry of the job's
+    on the segments' own times), in every configured format, and the cue list review.html reads
+    (cues.<lang>.json, with `marks`: see write_cue_list); returns the track entry of the job's
     subtitle manifests (language, role, cues, the compliance report, the timing adjustments,
-    job-relative path per format)."""
+    job-relative path per format and of the cue list)."""
     rules = Rules.from_settings(settings, lang)
     picture = shots(job_path)
     if settings["keep_cue_times"]:
@@ -62,4 +88,7 @@ def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role
     for fmt in formats:
         path = writer.write(cues, job_dirs.subtitle_path(job, job_path, lang, fmt), fmt, lang, with_karaoke)
         track[fmt] = str(path.relative_to(job_path))
+    listed = cue_list_path(job_path, lang)
+    write_cue_list(listed, cues, rules, picture, lang, role, marks)
+    track["cue_list"] = listed.name
     return track

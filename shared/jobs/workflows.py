@@ -8,12 +8,14 @@ from shared.core import config
 from shared.models import hardware
 
 WORKFLOWS = {
-    "transcribe": ["demux", "shots", "vad", "asr", "speakers", "subtitles"],
-    "translate": ["demux", "shots", "vad", "asr", "speakers", "subtitles", "translate", "translated_subtitles"],
-    "subtitle": ["demux", "shots", "vad", "asr", "speakers", "subtitles", "translate", "translated_subtitles", "mux"],
+    "transcribe": ["demux", "shots", "vad", "asr", "speakers", "subtitles", "review"],
+    "translate": ["demux", "shots", "vad", "asr", "speakers", "subtitles", "translate", "translated_subtitles",
+                  "review"],
+    "subtitle": ["demux", "shots", "vad", "asr", "speakers", "subtitles", "translate", "translated_subtitles", "mux",
+                 "review"],
     # subtitles a user already has (prepare-job.sh --subs), translated on their own cue times;
     # muxed when the job has media too
-    "subs": ["import_subs", "subtitles", "translate", "translated_subtitles", "mux"],
+    "subs": ["import_subs", "subtitles", "translate", "translated_subtitles", "mux", "review"],
 }
 
 
@@ -41,6 +43,9 @@ STAGE_IO = {
     "translate": (["transcript.json", "speakers.json", "glossary.tsv", "@glossary"], ["translations.json"]),
     "translated_subtitles": (["translations.json", "shots.json"], ["translated_subtitles.json"]),
     "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
+    # the page reads what every stage before it left (a file a workflow does not make is absent)
+    "review": (["@media", "audio.wav", "vad.json", "shots.json", "transcript.json", "speakers.json", "subtitles.json",
+                "translations.json", "translated_subtitles.json", "mux.json"], ["review.html"]),
 }
 
 

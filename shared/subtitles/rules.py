@@ -106,6 +106,7 @@ class Rules:
     min_gap_frames: int
     snap_frames: int
     chain_seconds: float
+    low_confidence: float  # a word the recogniser gave a lower probability is flagged for review
 
     @classmethod
     def from_settings(cls, settings: dict, language: str | None = None) -> "Rules":
@@ -129,6 +130,7 @@ class Unit:
     end: float
     text: str  # a word with its leading space, as the ASR wrote it
     speaker: str | None = None  # its speaker's label, where the speakers stage ran
+    probability: float | None = None  # the recogniser's word probability, where it gave one
 
 
 @dataclass
@@ -159,8 +161,8 @@ def units_from_segments(segments: Iterable[dict]) -> list[Unit]:
     for seg in segments:
         words = [w for w in seg.get("words") or [] if w.get("word", "").strip()]
         if words:
-            units += [Unit(float(w["start"]), float(w["end"]), w["word"], w.get("speaker", seg.get("speaker")))
-                      for w in words]
+            units += [Unit(float(w["start"]), float(w["end"]), w["word"], w.get("speaker", seg.get("speaker")),
+                           w.get("probability")) for w in words]
             continue
         tokens = seg.get("text", "").split()
         if not tokens:
@@ -432,14 +434,63 @@ def to_picture(cues: list[Cue], rules: Rules, fps: float | None, changes: list[f
     return adjustments
 
 
+def cps(cue: Cue) -> float:
+    """A cue's reading speed: characters (its lines joined) a second on screen."""
+    return length(cue.text.replace("\n", " ")) / max(cue.end - cue.start, 1e-3)
+
+
+def _crossings(cue: Cue, rules: Rules, changes, fps: float | None) -> list[float]:
+    """The cuts a cue crosses by fewer than snap_frames (an edge in the shot-change zone)."""
+    if not fps:
+        return []
+    zone = rules.snap_frames / fps - 1e-6
+    return [cut for cut in changes if cue.start < cut < cue.end and min(cut - cue.start, cue.end - cut) < zone]
+
+
+def cue_flags(cues: list[Cue], rules: Rules, changes=(), fps: float | None = None) -> list[list[dict]]:
+    """What a reviewer should look at in each cue, as {"kind", "detail"} (the kinds compliance()
+    counts, plus low-confidence words and speaker changes): reading_speed, short, long, line_length,
+    lines, shot_change, low_confidence, speaker_change."""
+    flags: list[list[dict]] = []
+    previous: str | None = None
+    for cue in cues:
+        found = []
+        speed = cps(cue)
+        if speed > rules.max_cps + 0.05:
+            found.append({"kind": "reading_speed", "detail": f"{speed:.1f} characters/s (limit {rules.max_cps:g})"})
+        seconds = cue.end - cue.start
+        if seconds < rules.min_duration - 1e-6:
+            found.append({"kind": "short", "detail": f"{seconds:.2f} s on screen (minimum {rules.min_duration:g} s)"})
+        if seconds > rules.max_duration + 1e-6:
+            found.append({"kind": "long", "detail": f"{seconds:.2f} s on screen (maximum {rules.max_duration:g} s)"})
+        over = [length(line) for line in cue.lines if length(line) > rules.max_chars_per_line]
+        if over:
+            found.append({"kind": "line_length", "detail": f"a line of {max(over)} characters "
+                                                           f"(limit {rules.max_chars_per_line})"})
+        if len(cue.lines) > rules.max_lines:
+            found.append({"kind": "lines", "detail": f"{len(cue.lines)} lines (limit {rules.max_lines})"})
+        for cut in _crossings(cue, rules, changes, fps):
+            frames = round(min(cut - cue.start, cue.end - cut) * fps)
+            found.append({"kind": "shot_change", "detail": f"{frames} frames from the shot change at {cut:.3f} s"})
+        unsure = [w for w in cue.words if w.probability is not None and w.probability < rules.low_confidence]
+        if unsure:
+            found.append({"kind": "low_confidence", "detail": ", ".join(
+                f"{w.text.strip()} ({w.probability:.2f})" for w in unsure)})
+        speakers = cue.speakers or []
+        if len(speakers) == 2:
+            found.append({"kind": "speaker_change", "detail": f"two speakers: {speakers[0]}, then {speakers[1]}"})
+        elif speakers and previous is not None and speakers[0] != previous:
+            found.append({"kind": "speaker_change", "detail": f"{previous}, then {speakers[0]}"})
+        previous = speakers[-1] if speakers else previous
+        flags.append(found)
+    return flags
+
+
 def compliance(cues: list[Cue], rules: Rules, changes: list[float] = (), fps: float | None = None) -> dict:
     """What a subtitler's QC would flag in a track: lines over the character limit, cues with too
     many lines, cues shorter than the minimum or longer than the maximum (each a violation), and the
     fastest reading speed (characters per second; speech faster than the limit cannot be slowed
     without editing the words, so it is reported, not counted)."""
-    def cps(cue: Cue) -> float:
-        return length(cue.text.replace("\n", " ")) / max(cue.end - cue.start, 1e-3)
-
     short = [{"start": round(c.start, 3), "end": round(c.end, 3), "text": c.text}
              for c in cues if c.end - c.start < rules.min_duration - 1e-6]
     report = {
@@ -450,8 +501,7 @@ def compliance(cues: list[Cue], rules: Rules, changes: list[float] = (), fps: fl
         "cues_over_lines": sum(1 for c in cues if len(c.lines) > rules.max_lines),
         "cues_over_duration": sum(1 for c in cues if c.end - c.start > rules.max_duration + 1e-6),
         "short_cues": short,
-        "shot_change_crossings": sum(1 for c in cues for cut in changes if fps and c.start < cut < c.end and min(
-            cut - c.start, c.end - cut) < rules.snap_frames / fps - 1e-6),
+        "shot_change_crossings": sum(len(_crossings(c, rules, changes, fps)) for c in cues),
     }
     if any(c.speakers for c in cues):
         report["two_speaker_cues"] = sum(1 for c in cues if len(c.speakers) == 2)

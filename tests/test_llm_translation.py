@@ -123,6 +123,12 @@ def test_a_bad_reply_is_asked_again_smaller_then_falls_back_to_mt(overfit_nllb_c
     assert [(f["first"], f["last"]) for f in fell] == [(1, 2)] and "MT draft" in fell[0]["reason"]
     status = sh(["./run-pipeline.sh", "-j", job_id, "--status"], overfit_nllb_cache, tmp_path / "out")
     assert "warning: en sentences 1-2" in status.stdout and "2 sentences from the MT fallback" in status.stdout
+    # review.html flags the translated cues of those sentences, and only those
+    job_path = tmp_path / "out" / job_id
+    track = next(t for t in json.loads((job_path / "translated_subtitles.json").read_text())["tracks"])
+    cues = json.loads((job_path / track["cue_list"]).read_text())["cues"]
+    flagged = ["translation_fallback" in [f["kind"] for f in c["flags"]] for c in cues]
+    assert flagged == [not " ".join(c["lines"]).startswith("LLM ") for c in cues] and any(flagged) and not all(flagged)
 
 
 @pytest.mark.parametrize("case", ["dropped", "left in the source script"])

@@ -189,3 +189,31 @@ def test_a_language_may_have_its_own_limits():
     assert Rules.from_settings(settings, "en") == Rules.default()
     cues = build_cues(segments_from(HINDI), Rules.from_settings(settings, "hi"), "hi")
     assert all(length(line) <= 30 for c in cues for line in c.lines)
+
+
+def test_each_cue_is_flagged_for_what_compliance_counts_and_for_a_reviewer():
+    """cue_flags (review.html's flags) names, cue by cue, what compliance() counts, from the same
+    checks; and the words the recogniser was unsure of, and where the speaker changes."""
+    from shared.subtitles.rules import Cue, Unit, cue_flags
+
+    rules = Rules.default()
+    cues = [Cue(0.0, 0.5, ["Too short."], ["Speaker 1"], [Unit(0.0, 0.5, " Too", "Speaker 1", 0.9)]),
+            Cue(1.0, 2.0, ["This line reads far too fast for one second"], ["Speaker 1"],
+                [Unit(1.0, 2.0, " This", "Speaker 1", 0.31)]),
+            Cue(3.0, 11.0, ["x" * 50, "a", "b"], ["Speaker 2"]),
+            Cue(12.0, 14.0, ["- Yes.", "- No."], ["Speaker 2", "Speaker 1"]),
+            Cue(20.0, 22.0, ["Across a cut."], [])]
+    changes, fps = [20.08], 25.0
+    flags = cue_flags(cues, rules, changes, fps)
+    kinds = [[f["kind"] for f in found] for found in flags]
+    assert kinds[0] == ["reading_speed", "short"]
+    assert kinds[1] == ["reading_speed", "line_length", "low_confidence"] and "This (0.31)" in flags[1][2]["detail"]
+    assert kinds[2] == ["long", "line_length", "lines", "speaker_change"]
+    assert kinds[3] == ["speaker_change"] and flags[3][0]["detail"] == "two speakers: Speaker 2, then Speaker 1"
+    assert kinds[4] == ["shot_change"] and "2 frames" in flags[4][0]["detail"]
+    report = compliance(cues, rules, changes, fps)
+    count = lambda kind: sum(kind in k for k in kinds)  # noqa: E731
+    assert report["cues_over_cps"] == count("reading_speed")
+    assert len(report["short_cues"]) == count("short") and report["cues_over_duration"] == count("long")
+    assert report["cues_over_lines"] == count("lines") and report["shot_change_crossings"] == count("shot_change")
+    assert report["lines_over_limit"] == 2  # a count of lines: cue 2 has one, cue 3 one

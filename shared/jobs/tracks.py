@@ -47,7 +47,8 @@ def cue_list_path(job_path: Path, lang: str) -> Path:
 
 def write_cue_list(path: Path, cues: list[Cue], rules: Rules, picture: dict, lang: str, role: str,
                    marks: list[dict] = ()) -> None:
-    """cues.<lang>.json: each cue as written, its words (with the recogniser's probability) and its
+    """cues.<lang>.json: each cue as written, its words where the recogniser heard them (with their
+    probability; none in a translation or a user's subtitles, whose words have no times of their own) and its
     flags: the readability rules' (rules.cue_flags, the code compliance() counts with) and the
     `marks` a stage adds over a span of time ({"start", "end", "kind", "detail"}: a translation's
     fallback sentences)."""
@@ -60,7 +61,8 @@ def write_cue_list(path: Path, cues: list[Cue], rules: Rules, picture: dict, lan
                        "speakers": [s for s in cue.speakers if s], "flags": found,
                        "words": [{"start": round(w.start, 3), "end": round(w.end, 3), "word": w.text,
                                   "probability": None if w.probability is None else round(w.probability, 3)}
-                                 for w in cue.words] if role == "source" else []})
+                                 for w in cue.words]
+                       if role == "source" and any(w.probability is not None for w in cue.words) else []})
     schema.write(path, {"language": lang, "role": role, "cues": listed})
 
 

@@ -79,7 +79,8 @@ def media_for_page(job: dict, job_path: Path, settings: dict) -> dict | None:
         return {"src": os.path.relpath(source, job_path), "kind": kind, "offset": float(clip.get("start") or 0.0),
                 "proxy": False, "codecs": found}
     proxy = job_path / PROXY
-    if not proxy.exists() or proxy.stat().st_mtime < source.stat().st_mtime:
+    made = proxy.stat().st_mtime if proxy.exists() else 0.0
+    if made < source.stat().st_mtime or made < (job_path / "job.json").stat().st_mtime:  # new media, or a new clip
         print(f"progress: making a proxy of {source.name} the browser can play ({PROXY})", flush=True)
         picture = (["-map", "0:v:0", "-vf", f"scale=-2:'min({settings['proxy_height']},ih)'", "-c:v", "libvpx",
                     "-deadline", "realtime", "-cpu-used", "8", "-b:v", settings["proxy_video_bitrate"]]
@@ -131,7 +132,7 @@ def _read(path: Path) -> dict | None:
     return schema.read(path) if path.exists() else None
 
 
-def listed_cues(job_path: Path, track: dict, settings: dict, picture: dict) -> list[dict]:
+def listed_cues(job: dict, job_path: Path, track: dict, picture: dict) -> list[dict]:
     """A track's cues with their flags: its cues.<lang>.json, or, for a track written before cue lists
     were, its SRT read back and flagged by the same rules."""
     if track.get("cue_list") and (job_path / track["cue_list"]).exists():
@@ -140,7 +141,7 @@ def listed_cues(job_path: Path, track: dict, settings: dict, picture: dict) -> l
 
     events = [e for e in pysubs2.load(str(job_path / track["srt"]), encoding="utf-8") if not e.is_comment]
     cues = [Cue(e.start / 1000, e.end / 1000, e.plaintext.split("\n")) for e in events]
-    rules = Rules.from_settings(workflows.stage_settings(settings["job"], "subtitles"), track["language"])
+    rules = Rules.from_settings(workflows.stage_settings(job, "subtitles"), track["language"])
     flags = cue_flags(cues, rules, picture["changes"], picture["fps"])
     return [{"start": c.start, "end": c.end, "lines": c.lines, "speakers": [], "flags": f, "words": []}
             for c, f in zip(cues, flags)]
@@ -165,7 +166,7 @@ def data(job: dict, job_path: Path, settings: dict) -> dict:
     order = sorted(found, key=lambda t: t["role"] != "source")  # the source first, then the job's targets
     listed = []
     for track in order:
-        cues = listed_cues(job_path, track, {**settings, "job": job}, picture)
+        cues = listed_cues(job, job_path, track, picture)
         listed.append({"language": track["language"], "role": track["role"],
                        "name": f"{_language_name(track['language'])} ({track['language']})"
                                + (" - source" if track["role"] == "source" else ""),

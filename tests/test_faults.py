@@ -224,7 +224,7 @@ def test_a_stage_killed_by_a_signal_is_reported_as_such(tmp_path):
     assert run.returncode != 0 and "stage asr failed: killed by SIGKILL" in stderr, stderr
     state = {s["stage"]: s["state"] for s in status(job_id, env)["stages"]}
     assert state == {"demux": "done", "vad": "done", "asr": "failed", "speakers": "pending",
-                     "subtitles": "pending"}  # audio: no shots stage
+                     "subtitles": "pending", "review": "pending"}  # audio: no shots stage
 
 
 def _cmd(proc: Path) -> str:

@@ -112,7 +112,7 @@ def test_rerun_of_finished_job_does_nothing(finished_job):
     assert "complete: nothing to do" in run.stdout
     assert (out / job_id / "status.json").read_text() == status_before
     status = json.loads(sh("./run-pipeline.sh", "-j", job_id, "--status", "--json", out=out).stdout)
-    assert [s["state"] for s in status["stages"]] == ["done"] * 6
+    assert [s["state"] for s in status["stages"]] == ["done"] * 7
 
 
 def test_second_concurrent_run_is_refused(finished_job):
@@ -310,8 +310,8 @@ def test_terminal_shows_progress_and_auto_detects_language(finished_job, tmp_pat
     job_id = prep.stdout.strip().splitlines()[-1]
     child = pexpect.spawn("./run-pipeline.sh", ["-j", job_id], cwd=str(REPO), encoding="utf-8", timeout=300,
                           env=clean_env(SUBTITLER_OUT_DIR=str(tmp_path), HF_HUB_OFFLINE="1"))
-    child.expect(r"\[4/6\] asr \.\.\. (\d+% )?\(\d+ s\)")  # rewritten in place while the stage runs
-    child.expect_exact("[4/6] asr ... done")
+    child.expect(r"\[4/7\] asr \.\.\. (\d+% )?\(\d+ s\)")  # rewritten in place while the stage runs
+    child.expect_exact("[4/7] asr ... done")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
@@ -325,10 +325,10 @@ def test_from_and_only_rerun_just_what_was_asked(finished_job, tmp_path):
     job_path = out / job_id
     audio_mtime = (job_path / "audio.wav").stat().st_mtime_ns
     only = sh("./run-pipeline.sh", "-j", job_id, "--only", "subtitles", out=out)
-    assert only.returncode == 0 and "[6/6] subtitles ... done" in only.stdout and "asr" not in only.stdout
+    assert only.returncode == 0 and "[6/7] subtitles ... done" in only.stdout and "asr" not in only.stdout
     rerun_from = sh("./run-pipeline.sh", "-j", job_id, "--from", "asr", out=out)
     assert rerun_from.returncode == 0
-    for step in ("[4/6] asr", "[5/6] speakers", "[6/6] subtitles"):
+    for step in ("[4/7] asr", "[5/7] speakers", "[6/7] subtitles", "[7/7] review"):
         assert f"{step} ... done" in rerun_from.stdout, rerun_from.stdout
     assert "demux" not in rerun_from.stdout and (job_path / "audio.wav").stat().st_mtime_ns == audio_mtime
     bad = sh("./run-pipeline.sh", "-j", job_id, "--only", "translate", out=out)

@@ -188,6 +188,20 @@ class Timing(TypedDict):
     adjustments: List[Adjustment]
 
 
+class CueChange(TypedDict):
+    cue: int                        # the cue's number in its input (1-based)
+    start: float
+    what: str                       # what changed and why (shared/subtitles/kept.py)
+
+
+class Changes(TypedDict):
+    """A track on cues someone already timed (keep_cue_times): its input against its output."""
+    input_cues: int
+    output_cues: int
+    kept: int                       # cues written as they came
+    changed: List[CueChange]
+
+
 class Track(TypedDict):
     language: str
     role: Literal["source", "target"]
@@ -199,6 +213,7 @@ class Track(TypedDict):
     ass: NotRequired[str]
     ttml: NotRequired[str]
     txt: NotRequired[str]
+    changes: NotRequired[Changes]
     cue_list: NotRequired[str]      # cues.<lang>.json: the cues with what review.html flags in each
 
 

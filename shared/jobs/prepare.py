@@ -157,12 +157,17 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
             raise UserError(f"{', '.join(given)} steer speech recognition, which the subs workflow does not run: "
                             "drop them")
         subs_path = config.user_path(args.subs)
-        reader.read(subs_path)
     media_path = config.user_path(args.media) if args.media else None
     info = media.probe(media_path) if media_path and probe else {}
     if args.source.strip().lower() == languages.AUTO and args.workflow == "subs":
         raise UserError("-s auto detects a spoken language: name the language of the subtitles (e.g. -s hi)")
     source = languages.normalize(args.source, allow_auto=True)
+    if subs_path:
+        found = reader.read(subs_path, source)
+        if found.detected:
+            print(f"note: {subs_path.name} is not UTF-8: read as {found.encoding} (detected)")
+        if found.report():
+            print(f"note: {subs_path.name}: {found.report()}")
     targets = [languages.normalize(t, target=True) for t in args.target.split(",") if t.strip()]
     example = "hi" if source.partition("-")[0] == "en" else "en"
     if args.workflow in ("translate", "subtitle", "subs") and not targets:

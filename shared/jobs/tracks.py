@@ -8,11 +8,12 @@ and the cuts the cue edges are moved to.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from shared.core import schema
 from shared.jobs import job_dirs
-from shared.subtitles import writer
+from shared.subtitles import kept, writer
 from shared.subtitles.rules import Cue, Rules, build_cues, compliance, cue_flags, to_picture
 
 
@@ -22,22 +23,23 @@ def shots(job_path: Path) -> dict:
     return schema.read(path) if path.exists() else {"fps": None, "threshold": 0.0, "changes": []}
 
 
-def kept_cues(segments: list[dict], rules: Rules, lang: str) -> list[Cue]:
-    """One cue per segment on the segment's own time (a subs job: the user's file timed them), its
-    lines laid out by the language's rules; a text too long for one cue is cut into cues within
-    that time."""
+def kept_cues(segments: list[dict], rules: Rules, lang: str) -> tuple[list[Cue], dict]:
+    """Each segment a cue on its own time, as it was (a subs job: the user's file timed them, and
+    its translation is laid onto those cues), unless the rules make it change (shared/subtitles/kept.py);
+    and what changed: {"input_cues", "output_cues", "kept", "changed": [{"cue": its number, "start",
+    "what"}]}. Progress on a long track."""
     out: list[Cue] = []
-    for seg in segments:
-        start, end = float(seg["start"]), float(seg["end"])
-        parts = build_cues([seg], rules, lang)
-        if not parts:
-            continue
-        parts[0].start, parts[-1].end = start, end
-        for part in parts:
-            part.start = max(part.start, start)
-            part.end = min(max(part.end, part.start + 0.1), end)
-        out += [part for part in parts if part.end > part.start]
-    return out
+    changed = []
+    step = max(1, len(segments) // 50)
+    for number, seg in enumerate(segments, 1):
+        cues, what = kept.keep(seg, rules, lang)
+        out += cues
+        if what:
+            changed.append({"cue": number, "start": round(float(seg["start"]), 3), "what": what})
+        if number % step == 0 and len(segments) >= 5000:
+            print(f"progress: {number * 100 // len(segments)}% of {len(segments)} cues", file=sys.stderr, flush=True)
+    return out, {"input_cues": len(segments), "output_cues": len(out), "kept": len(segments) - len(changed),
+                 "changed": changed}
 
 
 def cue_list_path(job_path: Path, lang: str) -> Path:
@@ -75,14 +77,21 @@ def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role
     job-relative path per format and of the cue list)."""
     rules = Rules.from_settings(settings, lang)
     picture = shots(job_path)
+    changes = None
     if settings["keep_cue_times"]:
-        cues, adjustments = kept_cues(segments, rules, lang), []
+        (cues, changes), adjustments = kept_cues(segments, rules, lang), []
     else:
         cues = build_cues(segments, rules, lang)
         adjustments = to_picture(cues, rules, picture["fps"], picture["changes"])
     track = {"language": lang, "role": role, "cues": len(cues),
              "compliance": compliance(cues, rules, picture["changes"], picture["fps"]),
              "timing": {"fps": picture["fps"], "shot_changes": len(picture["changes"]), "adjustments": adjustments}}
+    if changes is not None:
+        track["changes"] = changes
+        if changes["changed"] and role == "source":  # the user's own cues: said on the terminal, kept in status.json
+            print(f"warning: {lang}: {changes['kept']} of {changes['input_cues']} cues kept as they were; "
+                  f"{len(changes['changed'])} changed (first: cue {changes['changed'][0]['cue']}, "
+                  f"{changes['changed'][0]['what']}); the list is in the track's changes", flush=True)
     # karaoke needs each word's own time: the source track's (a translation's words are spread evenly)
     with_karaoke = bool(settings.get("karaoke")) and role == "source"
     # a dialogue track also gets a plain transcript that says who speaks (the formats list may ask for it always)

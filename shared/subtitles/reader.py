@@ -1,12 +1,31 @@
-"""Subtitle files a user already has (SRT, WebVTT, ASS/SSA), read by pysubs2 into timed cues of plain
-text: styling tags and comments dropped, a cue's lines joined by spaces (the subtitle rules break
-lines again per language), empty cues skipped. The subs workflow's import_subs stage and prepare-job's
-check read files through here, so what prepare-job accepts is what the stage reads.
+"""Subtitle files a user already has (SRT, WebVTT, ASS/SSA), read into timed cues of clean text.
+
+Each cue keeps its start, end and lines. What is not speech never reaches its text: WebVTT's own
+syntax is read by its parser (webvtt-py: cue identifiers, NOTE/STYLE/REGION blocks), then inline
+timestamps, class, language and ruby readings (<rt>) are removed and voice spans kept as the cue's
+speaker; SRT and ASS are read by pysubs2, which drops ASS override tags, and of the HTML-like tags in
+an SRT line only the known ones (i, b, u, s, font, and the WebVTT ones a converter left) are removed:
+a bare "<" ("x < y, but y > z") is text. Character references (&amp;, &lt;, &nbsp;, &lrm;...) are
+decoded once, here; the writers escape once.
+
+The text's encoding: its byte-order mark (UTF-8, UTF-16, UTF-32), else UTF-8, else a guess checked
+two ways (UTF-16 without its mark; the code pages the language's files were saved in before UTF-8;
+charset-normalizer's finding), said on the terminal; otherwise a one-line error names the likely
+encoding and the iconv command that writes the same format in UTF-8. Line endings may be LF, CRLF or
+CR alone.
+
+Nothing is dropped silently: a cue without text, of no length, or ending before it starts is
+skipped, and one starting before zero is cut at zero; each is listed with its number (its place in
+the file) in Imported.skipped / .repaired, which the import stage prints as one warning line.
+The subs workflow's import_subs stage and prepare-job's check read files through here, so what
+prepare-job accepts is what the stage reads.
 """
 
 from __future__ import annotations
 
+import html
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.core.errors import UserError
@@ -14,56 +33,254 @@ from shared.core.errors import UserError
 FORMATS = {"srt": "SubRip", "vtt": "WebVTT", "ass": "ASS", "ssa": "SSA"}
 # The pysubs2 format names the reader accepts, whatever the file's suffix says
 READABLE = {"srt", "vtt", "ass", "ssa"}
-MAX_BYTES = 50 * 2**20  # a feature film's subtitles are well under 1 MB
+# A feature film's subtitles are well under 1 MB; 50 MB holds about 700,000 SRT cues.
+MAX_BYTES = 50 * 2**20
+
+BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+        (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# How sure charset-normalizer must be to read a file without asking: its "chaos" (the share of the
+# text that looks like mojibake) at most this.
+MOST_CHAOS = 0.05
+# Two code pages that both read so: the one whose text fits the language's letter frequencies better
+# (charset-normalizer's coherence) by at least this much is taken; closer, the file is not certain.
+CLEARER = 0.05
+
+# HTML-like tags a subtitle line may carry (SRT's own, and WebVTT's left by converters): removed.
+# Anything else between "<" and ">" is text.
+KNOWN_TAG = re.compile(r"</?(?:i|b|u|s|font|c|v|lang|ruby|rb|span)(?:[\s.][^<>]*)?>", re.I)
+VOICE = re.compile(r"<v(?:\.[^\s>]+)*\s+([^>]+?)\s*>", re.I)
+READING = re.compile(r"<(rt|rp)(?:[\s.][^<>]*)?>.*?(?:</\1>|(?=</ruby>)|$)", re.I | re.S)
+TIMESTAMP = re.compile(r"<\d{1,}:\d{2}(?::\d{2})?\.\d{3}>")
+TIMING_LINE = re.compile(r"^\s*\d+:\d+[:.,\d]*\s*-->")
 
 
-def _text(data: bytes, name: str) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+@dataclass
+class Imported:
+    cues: list[dict]                    # {"start", "end", "text" (lines joined by "\n"), "speaker"?}
+    format: str                         # srt, vtt, ass, ssa
+    encoding: str
+    detected: bool = False              # the encoding was chosen by charset-normalizer
+    skipped: list[tuple[int, str]] = field(default_factory=list)   # (cue number, why)
+    repaired: list[tuple[int, str]] = field(default_factory=list)
+
+    def report(self) -> str | None:
+        """One line that lists every cue skipped or repaired, by number, or None."""
+        def listed(items: list[tuple[int, str]]) -> str:
+            by_reason: dict[str, list[int]] = {}
+            for number, why in items:
+                by_reason.setdefault(why, []).append(number)
+            return "; ".join(f"{why}: {_numbers(numbers)}" for why, numbers in by_reason.items())
+
+        parts = []
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} cue{'s' if len(self.skipped) > 1 else ''} skipped ({listed(self.skipped)})")
+        if self.repaired:
+            parts.append(f"{len(self.repaired)} repaired ({listed(self.repaired)})")
+        return ", ".join(parts) or None
+
+
+def _numbers(numbers: list[int], shown: int = 12) -> str:
+    text = ", ".join(f"#{n}" for n in numbers[:shown])
+    return text + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
+
+
+def legacy_encodings(language: str | None) -> list[str]:
+    """The code pages the language's subtitles were saved in before UTF-8 (config/subtitle_languages.json)."""
+    from shared.core import config
+
+    table = config.load_json(config.CONFIG_DIR / "subtitle_languages.json")["legacy_encodings"]
+    return table.get((language or "").partition("-")[0], [])
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 without its byte-order mark: most of one byte of each pair zero (text in a script
+    of the first 256 code points)."""
+    if len(data) < 8 or len(data) % 2:
+        return None
+    odd, even = data[1::2].count(0), data[0::2].count(0)
+    if max(odd, even) < 0.3 * (len(data) // 2) or min(odd, even) > 0.05 * (len(data) // 2):
+        return None
+    return "utf-16-le" if odd > even else "utf-16-be"
+
+
+def _reads_right(text: str, language: str | None) -> bool:
+    """Whether decoded text is in the language's script (where there is enough of it to tell)."""
+    from shared.core import scripts
+
+    return not language or scripts.wrong_script(text, language) is None
+
+
+def decode(data: bytes, name: str, language: str | None = None) -> tuple[str, str, bool]:
+    """(text, encoding, guessed): by the byte-order mark, else UTF-8, else UTF-16 without its mark,
+    else the language's legacy code page, else what charset-normalizer finds; a guess is taken only
+    where charset-normalizer sees no mojibake in it (chaos at most MOST_CHAOS) and its letters are in
+    the language's script. Otherwise, or for a UTF-16/32 file cut short or damaged, a one-line
+    UserError that names the likely encoding and the command that converts the file."""
+    for mark, encoding in BOMS:
+        if data.startswith(mark):
+            try:
+                return data[len(mark):].decode(encoding), encoding, False
+            except UnicodeDecodeError as exc:
+                raise UserError(f"{name} is {encoding.upper()} (its byte-order mark says so) but is cut short or "
+                                f"damaged at byte {exc.start + len(mark)}: export it again from the program "
+                                "that made it") from None
+    wide = _utf16_without_bom(data)
+    if wide:
+        try:
+            text = data.decode(wide)
+        except UnicodeDecodeError:
+            raise UserError(f"{name} looks like {wide.upper()} without a byte-order mark but is cut short or damaged: "
+                            "export it again from the program that made it") from None
+        if _reads_right(text, language):
+            return text, wide, True
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8"), "utf-8", False
     except UnicodeDecodeError:
-        raise UserError(f"{name} is not UTF-8 text: convert it first (e.g. iconv -f cp1252 -t utf-8 "
-                        f"'{name}' > fixed.srt) and prepare the job with the converted file") from None
+        pass
+    from charset_normalizer import from_bytes
+
+    usual = legacy_encodings(language)
+    readings = []  # (coherence, encoding, text) of each code page that reads without mojibake in the right script
+    for encoding in usual:
+        found = from_bytes(data, cp_isolation=[encoding]).best()
+        if found is not None and found.chaos <= MOST_CHAOS and _reads_right(str(found), language):
+            readings.append((found.coherence, encoding, str(found)))
+    readings.sort(key=lambda r: -r[0])
+    if readings and (len(readings) == 1 or readings[0][0] - readings[1][0] >= CLEARER
+                     or readings[0][2] == readings[1][2]):
+        return readings[0][2], readings[0][1], True
+    best = from_bytes(data).best()
+    if not usual and best is not None and best.chaos <= MOST_CHAOS and _reads_right(str(best), language):
+        return str(best), best.encoding, True
+    if len(readings) > 1:
+        usual = [readings[0][1], readings[1][1]]
+    likely = " or ".join(usual[:2]) if usual else best.encoding if best is not None else "cp1252"
+    stem, suffix = Path(name).stem, Path(name).suffix or ".srt"
+    raise UserError(f"{name} is not UTF-8 and its encoding is not certain (most likely {likely}): convert it, e.g. "
+                    f"iconv -f {likely.split()[0]} -t utf-8 '{name}' > '{stem}.utf8{suffix}', check the text reads right, and "
+                    "prepare the job with the converted file")
 
 
-def read(path: Path) -> list[dict]:
-    """The file's cues in time order: [{"start", "end", "text"}] in seconds; a one-line UserError for
-    a file that is missing, not text, not a subtitle format pysubs2 reads, or without any cue."""
+def clean(line: str) -> tuple[str, list[str]]:
+    """A line of cue text without markup, its character references decoded once; and the voices
+    (speakers) its voice spans named."""
+    voices = [v.strip() for v in VOICE.findall(line)]
+    line = TIMESTAMP.sub("", line)
+    line = READING.sub("", line)
+    line = KNOWN_TAG.sub("", line)
+    line = html.unescape(line).replace("\u00a0", " ")
+    line = re.sub(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]", "", line)  # direction marks (&lrm; ...)
+    return re.sub(r"[ \t\f\v]+", " ", line).strip(), voices
+
+
+def _cue(number: int, start: float, end: float, lines: list[str], found: Imported) -> None:
+    """Clean one cue's lines and keep it, or record why it was skipped or repaired."""
+    timing = next((i for i, line in enumerate(lines) if TIMING_LINE.search(line)), None)
+    if timing is not None:  # the next cue's timing was unreadable, and a parser took it for text
+        found.repaired.append((number, "held a cue whose time is unreadable: its text left out"))
+        lines = lines[:timing - 1 if timing and lines[timing - 1].strip().isdigit() else timing]
+    cleaned, voices = [], []
+    for line in lines:
+        text, said = clean(line)
+        voices += said
+        if text:
+            cleaned.append(text)
+    if not cleaned:
+        found.skipped.append((number, "no text"))
+        return
+    if end == start:
+        found.skipped.append((number, "no length"))
+        return
+    if end < start or end <= 0:
+        found.skipped.append((number, "ends before it starts" if end < start else "before zero"))
+        return
+    if start < 0:
+        found.repaired.append((number, "started before zero: cut at 0"))
+        start = 0.0
+    cue = {"start": start, "end": end, "text": "\n".join(cleaned), "number": number}
+    if voices:
+        cue["speaker"] = voices[0]
+    found.cues.append(cue)
+
+
+def _webvtt(text: str, name: str, found: Imported) -> None:
+    import io
+
+    import webvtt
+
+    try:
+        captions = webvtt.from_buffer(io.StringIO(text)).captions
+    except webvtt.errors.MalformedFileError as exc:
+        raise UserError(f"{name} is not a WebVTT file its parser can read ({str(exc).strip() or 'malformed'}): "
+                        "check the file (it must start with WEBVTT)") from None
+    def seconds(stamp) -> float:
+        hours, minutes, whole, milliseconds = stamp.to_tuple()
+        return hours * 3600 + minutes * 60 + whole + milliseconds / 1000.0
+
+    for number, caption in enumerate(captions, 1):
+        _cue(number, seconds(caption.start_time), seconds(caption.end_time), caption.lines, found)
+
+
+def _pysubs2(text: str, name: str, found: Imported) -> None:
     import pysubs2
 
-    name = path.name
-    if not path.is_file():
-        raise UserError(f"no subtitle file {path}: check the path given to --subs")
-    if path.stat().st_size > MAX_BYTES:
-        raise UserError(f"{name} is over {MAX_BYTES // 2**20} MB: not a subtitle file (--subs takes .srt, .vtt or .ass)")
-    text = _text(path.read_bytes(), name)
+    # an ASS file without a styles section (hand-made, or cut down) is still ASS: pysubs2 finds the
+    # format by that section, so it is named where the file has the [Events] of one
+    events = re.search(r"^\[Events\]", text, re.M | re.I) and not re.search(r"V4\+? Styles", text, re.I)
+    named = {"format_": "ssa" if re.search(r"ScriptType:\s*v4\.00\s*$", text, re.M | re.I) else "ass"} if events else {}
     try:
-        subs = pysubs2.SSAFile.from_string(text)
+        subs = pysubs2.SSAFile.from_string(text, keep_unknown_html_tags=True, **named)
     except (pysubs2.exceptions.Pysubs2Error, ValueError, KeyError, IndexError) as exc:
         raise UserError(f"{name} is not a subtitle file pysubs2 can read ({type(exc).__name__}): "
                         "--subs takes SubRip (.srt), WebVTT (.vtt) or ASS/SSA (.ass)") from None
     if subs.format not in READABLE:
         raise UserError(f"{name} is {subs.format}, not a format this workflow takes: convert it to .srt first")
-    cues = []
+    found.format = subs.format
+    number = 0
     for event in subs:
-        if event.is_comment or event.is_drawing:
+        if event.is_comment:
             continue
-        plain = re.sub(r"\s+", " ", event.plaintext.replace("\n", " ")).strip()
-        plain = re.sub(r"</?[a-zA-Z][^<>]*>", "", plain).strip()  # HTML-like tags pysubs2 left (WebVTT <v>, <c>)
-        if not plain or event.end <= event.start:
+        number += 1
+        if event.is_drawing:
+            found.skipped.append((number, "a drawing, not text"))
             continue
-        cues.append({"start": event.start / 1000.0, "end": event.end / 1000.0, "text": plain})
-    if not cues:
-        raise UserError(f"{name} holds no subtitle with text and a time: check the file (--subs)")
-    cues.sort(key=lambda c: (c["start"], c["end"]))
-    return cues
+        _cue(number, event.start / 1000.0, event.end / 1000.0, event.plaintext.split("\n"), found)
+
+
+def read(path: Path, language: str | None = None) -> Imported:
+    """The file's cues in time order, with how it was read and what was skipped or repaired; a
+    one-line UserError for a file that is missing, too big, not text, not a subtitle format, or
+    without any cue. `language`: the subtitles' language, which tells what a legacy encoding is
+    likely to be."""
+    name = path.name
+    if not path.is_file():
+        raise UserError(f"no subtitle file {path}: check the path given to --subs")
+    if path.stat().st_size > MAX_BYTES:
+        raise UserError(f"{name} is over {MAX_BYTES // 2**20} MB: not a subtitle file (--subs takes .srt, .vtt or .ass)")
+    data = path.read_bytes()
+    if not data.strip():
+        raise UserError(f"{name} is empty: check the file given to --subs")
+    text, encoding, detected = decode(data, name, language)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    found = Imported([], "", encoding, detected)
+    if re.match(r"WEBVTT(?=$|[ \t\n])", text):
+        found.format = "vtt"
+        _webvtt(text, name, found)
+    else:
+        _pysubs2(text, name, found)
+    if not found.cues:
+        why = f" ({found.report()})" if found.skipped else ""
+        raise UserError(f"{name} holds no subtitle with text and a time{why}: check the file (--subs)")
+    found.cues.sort(key=lambda c: (c["start"], c["end"]))
+    return found
 
 
 def transcript(cues: list[dict], language: str, source_name: str) -> dict:
-    """The cues as a transcript (docs/segments.md): one segment per cue, on the cue's time, without
-    word times."""
+    """The cues as a transcript (docs/segments.md): one segment per cue, on the cue's time, its lines
+    as the file gave them ("\\n" between them), without word times; a voice span's name as its
+    speaker."""
     segments = [{"id": i, "start": round(c["start"], 3), "end": round(c["end"], 3), "text": c["text"],
-                 "language": language, "words": []} for i, c in enumerate(cues)]
+                 "language": language, "words": [], **({"speaker": c["speaker"]} if c.get("speaker") else {})}
+                for i, c in enumerate(cues)]
     return {"language": language, "language_probability": None, "duration": round(max(c["end"] for c in cues), 3),
             "engine": "subtitles", "model": source_name, "segments": segments}

@@ -173,7 +173,7 @@ def units_from_segments(segments: Iterable[dict]) -> list[Unit]:
     return units
 
 
-def _break_cost(before: list[Unit], after: list[Unit], text: TextRules) -> int:
+def break_cost(before: list[Unit], after: list[Unit], text: TextRules) -> int:
     """What a reader pays for a break between two runs of words (a line break or a cue boundary)."""
     last, first = before[-1].text, after[0].text
     cost = 0
@@ -207,7 +207,7 @@ def layout(units: list[Unit], rules: Rules, lines: int | None = None, text: Text
         first = _join(units[:cut])
         if length(first) > rules.max_chars_per_line:
             break
-        cost = _break_cost(units[:cut], units[cut:], text)
+        cost = break_cost(units[:cut], units[cut:], text)
         if strict and cost >= HARD:
             continue
         rest = layout(units[cut:], rules, lines - 1, text, strict)
@@ -229,7 +229,7 @@ def _best_cut(units: list[Unit], text: TextRules) -> int:
             if i >= floor and wanted(units[i - 1]):
                 return i
     candidates = range(max(1, int(floor)), len(units))
-    return min(candidates, key=lambda i: (_break_cost(units[:i], units[i:], text) > 0, -i), default=max(1, len(units) - 1))
+    return min(candidates, key=lambda i: (break_cost(units[:i], units[i:], text) > 0, -i), default=max(1, len(units) - 1))
 
 
 def _fits(units: list[Unit], rules: Rules, text: TextRules) -> bool:

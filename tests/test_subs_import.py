@@ -1,0 +1,227 @@
+"""A user's subtitles kept as they were: the peers' test corpora (webvtt-py, pysrt, pysubs2, srt)
+read and written back with their counts, times and texts; WebVTT syntax that is not speech kept out
+of the cues; every cue skipped or repaired said; encodings read or refused in one line."""
+
+import json
+import re
+import subprocess
+
+import pytest
+import srt
+import webvtt
+
+from conftest import REPO, clean_env
+from corpora import corpus
+from shared.core.errors import UserError
+from shared.subtitles import reader
+
+NOT_SPEECH = re.compile(r"-->|^NOTE|WEBVTT|&(?:[a-z]+|#\d+|#x[0-9a-f]+);|<\d+:\d{2}|</?(?:i|b|u|v|c|ruby|rt|font)\b",
+                        re.I | re.M)
+
+# (package, file, language, cues read, first cue's text, skipped and repaired as the reader says them)
+CORPUS = [
+    ("webvtt-py", "netflix_chicas_del_cable.vtt", "es", 865, "[Alba] En 1928,", None),
+    ("webvtt-py", "sample.vtt", "en", 16, "Caption text #1", None),
+    ("webvtt-py", "using_identifiers.vtt", "en", 6, "Caption text #1", None),
+    ("webvtt-py", "comments.vtt", "sv", 3, "- Ta en kopp varmt te.\n- Det är inte varmt.", None),
+    ("webvtt-py", "metadata_headers_multiline.vtt", "en", 2, "Caption text #1", None),
+    ("webvtt-py", "styles_colours.vtt", "fr", 6, "Musique douce", None),
+    ("webvtt-py", "styles_colours.srt", "fr", 6, "Musique douce", None),
+    ("webvtt-py", "regions.vtt", "en", 2, "Hi, my name is Fred", None),
+    ("webvtt-py", "youtube_dl.vtt", "en", 4, "yeah", None),
+    ("webvtt-py", "cue_tags.vtt", "en", 3, "When the moon hits your eye", None),
+    ("webvtt-py", "missing_caption_text.vtt", "en", 4, "Caption text #1", "1 cue skipped (no text: #2)"),
+    ("webvtt-py", "invalid_timeframe.srt", "en", 4, "Caption text #1",
+     "1 repaired (held a cue whose time is unreadable: its text left out: #1)"),
+    ("pysrt", "utf-8.srt", "fr", 1332, "Downloaded From www.AllSubs.org", None),
+    ("pysrt", "windows-1252.srt", "fr", 1332, "Downloaded From www.AllSubs.org", None),
+    ("pysrt", "bom-utf-16-le.srt", "en", 7, None, None),
+    ("pysrt", "bom-utf-32-be.srt", "en", 7, None, None),
+    ("pysrt", "no-indexes.srt", "en", 7, None, None),
+    ("pysrt", "empty.srt", "en", 5, None, "2 cues skipped (no text: #3, #4)"),
+    ("pysrt", "capability_tester.srt", "en", 35, "SubRip subtitles capability tester 1.3o by ale5000",
+     "2 cues skipped (no length: #1, #3)"),
+    ("pysubs2", "ttml_example_apple.ass", "en", 38, None, None),
+    ("srt", "gb2312.srt", "zh", None, None, None),
+]
+
+
+@pytest.mark.parametrize("package,name,language,count,first,said", CORPUS, ids=[c[1] for c in CORPUS])
+def test_the_peers_corpora_are_read_with_their_cues_times_and_clean_text(package, name, language, count, first, said):
+    path = corpus(package) / name
+    found = reader.read(path, language)
+    if count is not None:
+        assert len(found.cues) == count
+    if first is not None:  # its first lines
+        assert found.cues[0]["text"].split("\n")[: first.count("\n") + 1] == first.split("\n")
+    assert found.report() == said
+    for cue in found.cues:
+        assert not NOT_SPEECH.search(cue["text"]), (cue["number"], cue["text"])
+        assert cue["end"] > cue["start"] >= 0
+    if package == "pysrt" and name.startswith("bom-"):  # the same 7 cues whatever the byte-order mark
+        same = reader.read(corpus("pysrt") / "bom-utf-8.srt", "en").cues
+        assert [(c["start"], c["end"], c["text"]) for c in found.cues] == [(c["start"], c["end"], c["text"]) for c in same]
+
+
+def test_a_legacy_encoding_is_read_as_the_language_saves_it():
+    utf8 = reader.read(corpus("pysrt") / "utf-8.srt", "fr")
+    cp1252 = reader.read(corpus("pysrt") / "windows-1252.srt", "fr")
+    assert (cp1252.encoding, cp1252.detected) == ("cp1252", True) and (utf8.encoding, utf8.detected) == ("utf-8", False)
+    assert [c["text"] for c in cp1252.cues] == [c["text"] for c in utf8.cues]
+    chinese = reader.read(corpus("srt") / "gb2312.srt", "zh")
+    assert chinese.encoding == "gb18030" and "子弹" in " ".join(c["text"] for c in chinese.cues)
+    with pytest.raises(UserError, match=r"most likely cp1252\): convert it, e\.g\. iconv -f cp1252 -t utf-8 "
+                                        r"'gb2312\.srt' > 'gb2312\.utf8\.srt'"):
+        reader.read(corpus("srt") / "gb2312.srt", "en")  # Chinese bytes are no English code page
+
+
+def write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+VTT = """WEBVTT - a header line
+Kind: captions
+
+STYLE
+::cue { color: yellow }
+
+NOTE this note
+spans two lines
+
+intro-1
+00:00:01.000 --> 00:00:02.500 align:start line:90%
+<v.loud Asha>Tom &amp; Jerry &lt;3</v>
+
+2
+00:00:03.000 --> 00:00:04.000
+<c.yellow>karaoke</c> <00:00:03.500>words &nbsp;&lrm;here
+
+REGION
+id:fred width:40%
+
+00:00:05.000 --> 00:00:07.000
+<ruby>漢<rt>kan</rt>字<rt>ji</rt></ruby> and <i>italic</i>
+"""
+
+
+def test_webvtt_syntax_never_reaches_a_cue(tmp_path):
+    found = reader.read(write(tmp_path / "a.vtt", VTT), "en")
+    assert [(c["start"], c["end"], c["text"], c.get("speaker")) for c in found.cues] == [
+        (1.0, 2.5, "Tom & Jerry <3", "Asha"), (3.0, 4.0, "karaoke words here", None),
+        (5.0, 7.0, "漢字 and italic", None)]
+
+
+def test_srt_keeps_a_bare_angle_bracket_and_decodes_references_once(tmp_path):
+    text = ("1\r00:00:01,000 --> 00:00:02,000\rx < y, but y > z\r\r"
+            "2\r00:00:03,000 --> 00:00:04,000\r<i>Tom &amp; Jerry</i> <font color=\"red\">red</font>\r")
+    found = reader.read(write(tmp_path / "cr-only.srt", text), "en")  # CR-only line endings
+    assert [c["text"] for c in found.cues] == ["x < y, but y > z", "Tom & Jerry red"]
+
+
+@pytest.mark.parametrize("case,data,message", [
+    ("utf-16 cut short", b"\xff\xfe" + "1\n00:00:01,000 --> 00:00:02,000\nhi\n".encode("utf-16-le")[:-1],
+     "is UTF-16-LE (its byte-order mark says so) but is cut short or damaged"),
+    ("utf-32 damaged", b"\xff\xfe\x00\x00" + b"\x00\x00\x11\x00" * 3, "is UTF-32-LE (its byte-order mark says so)"),
+    ("cp1251 or koi8-r", "1\n00:00:01,000 --> 00:00:02,000\nДа.\n".encode("cp1251"), "most likely cp1251"),
+    ("empty", b"  \n\n", "is empty"),
+])
+def test_an_unreadable_encoding_is_one_line_naming_what_to_do(tmp_path, case, data, message):
+    path = tmp_path / "film.srt"
+    path.write_bytes(data)
+    with pytest.raises(UserError) as refused:
+        reader.read(path, "ru")
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_utf16_without_its_mark_and_utf32_are_read(tmp_path):
+    text = "1\n00:00:01,000 --> 00:00:02,000\nनमस्ते दुनिया\n"
+    assert reader.read(write(tmp_path / "a.srt", text, "utf-16-le"), "hi").cues[0]["text"] == "नमस्ते दुनिया"
+    assert reader.read(write(tmp_path / "b.srt", "\ufeff" + text, "utf-32-be"), "hi").cues[0]["text"] == "नमस्ते दुनिया"
+
+
+def test_nothing_is_dropped_silently(tmp_path):
+    ass = """[Script Info]
+ScriptType: v4.00+
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+Dialogue: 0,-0:00:01.00,0:00:02.00,Default,,0,0,0,,starts before zero
+Dialogue: 0,0:00:03.00,0:00:03.00,Default,,0,0,0,,no length
+Dialogue: 0,0:00:05.00,0:00:04.00,Default,,0,0,0,,backwards
+Dialogue: 0,0:00:06.00,0:00:07.00,Default,,0,0,0,,{\\i1}kept{\\i0}
+Dialogue: 0,-0:00:03.00,-0:00:01.00,Default,,0,0,0,,all before zero
+"""
+    found = reader.read(write(tmp_path / "a.ass", ass), "en")
+    assert [(c["start"], c["text"]) for c in found.cues] == [(0.0, "starts before zero"), (6.0, "kept")]
+    assert found.report() == ("3 cues skipped (no length: #2; ends before it starts: #3; before zero: #5), "
+                              "1 repaired (started before zero: cut at 0: #1)")
+
+
+def sh(args, out):
+    return subprocess.run(args, cwd=REPO, env=clean_env(SUBTITLER_OUT_DIR=str(out), HF_HUB_OFFLINE="1"),
+                          capture_output=True, text=True, timeout=900)
+
+
+def import_and_subtitle(subs, language, out):
+    """prepare-job --subs, then the import_subs and subtitles stages (no translation model needed)."""
+    prep = sh(["./prepare-job.sh", "--subs", str(subs), "-s", language, "-t", "en" if language != "en" else "hi"], out)
+    assert prep.returncode == 0, prep.stderr
+    job_id = prep.stdout.strip().splitlines()[-1]
+    runs = [sh(["./run-pipeline.sh", "-j", job_id, "--only", stage], out) for stage in ("import_subs", "subtitles")]
+    for run in runs:
+        assert run.returncode == 0, run.stdout + run.stderr
+    return out / job_id, prep, runs
+
+
+def test_a_professional_vtt_keeps_every_cue_its_time_and_its_lines(tmp_path):
+    source = corpus("webvtt-py") / "netflix_chicas_del_cable.vtt"
+    job, _, _ = import_and_subtitle(source, "es", tmp_path)
+    given = webvtt.read(str(source)).captions
+    written = webvtt.read(str(job / "subtitles" / "netflix_chicas_del_cable.es.vtt")).captions
+    assert len(written) == len(given) == 865
+    assert [(c.start, c.end) for c in written] == [(c.start, c.end) for c in given]
+    plain = lambda c: re.sub(r"</?i>", "", c.raw_text)  # noqa: E731
+    assert [plain(c) for c in written] == [plain(c) for c in given]
+    track = json.loads((job / "subtitles.json").read_text())["tracks"][0]
+    assert track["changes"] == {"input_cues": 865, "output_cues": 865, "kept": 865, "changed": []}
+    assert track["compliance"]["short_cues"] == [] and track["compliance"]["max_cps"] == pytest.approx(29.2, abs=0.1)
+
+
+def test_a_cue_changes_only_where_the_rules_make_it_and_says_why(tmp_path):
+    cues = [(1.0, 16.0, "♪ La la la ♪"), (17.0, 17.2, "Oh. My. God."), (18.0, 19.5, "- Who are you?\n- Nobody."),
+            (20.0, 23.0, "One line\nTwo line\nThree line"),
+            (24.0, 30.0, "This is a very long sentence that goes on and on. And then another sentence follows "
+                         "it, which is also long enough.")]
+    text = "\n".join(f"{i}\n{srt.timedelta_to_srt_timestamp(srt.timedelta(seconds=a))} --> "
+                     f"{srt.timedelta_to_srt_timestamp(srt.timedelta(seconds=b))}\n{t}\n" for i, (a, b, t) in enumerate(cues, 1))
+    job, _, runs = import_and_subtitle(write(tmp_path / "film.srt", text), "en", tmp_path / "out")
+    written = list(srt.parse((job / "subtitles" / "film.en.srt").read_text(encoding="utf-8")))
+    got = [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in written]
+    assert got[:3] == [(a, b, t) for a, b, t in cues[:3]]  # kept: a long song, a flash, a dialogue
+    assert got[3] == (20.0, 23.0, "One line Two line Three line")  # three lines fit on one
+    assert len(got) == 6 and got[4][0] == 24.0 and got[5][1] == 30.0 and got[4][2].endswith("on and on.")
+    assert got[5][0] - got[4][1] >= 0.08 and all(b - a >= 0.833 for a, b, _ in got[4:])
+    changes = json.loads((job / "subtitles.json").read_text())["tracks"][0]["changes"]
+    assert [(c["cue"], c["what"].split(":")[0]) for c in changes["changed"]] == [(4, "lines laid out again"),
+                                                                             (5, "split into 2 cues")]
+    assert changes["kept"] == 3 and "3 of 5 cues kept as they were" in runs[1].stdout
+
+
+def test_skipped_cues_are_one_warning_kept_in_status(tmp_path):
+    text = ("1\n00:00:01,000 --> 00:00:02,000\nkept\n\n2\n00:00:03,000 --> 00:00:03,000\nno length\n\n"
+            "3\n00:00:05,000 --> 00:00:04,000\nbackwards\n")
+    job, prep, runs = import_and_subtitle(write(tmp_path / "film.srt", text), "en", tmp_path / "out")
+    said = "2 cues skipped (no length: #2; ends before it starts: #3)"
+    assert said in prep.stdout and f"warning: film.srt: {said}" in runs[0].stdout
+    status = json.loads((job / "status.json").read_text())
+    assert status["stages"]["import_subs"]["warnings"] == [f"film.srt: {said}"]
+
+
+def test_references_are_escaped_once_on_the_way_out(tmp_path):
+    text = "1\n00:00:01,000 --> 00:00:03,000\nTom &amp; Jerry &lt;3 &gt; all\n"
+    job, _, _ = import_and_subtitle(write(tmp_path / "film.srt", text), "en", tmp_path / "out")
+    vtt = (job / "subtitles" / "film.en.vtt").read_text(encoding="utf-8")
+    ttml = (job / "subtitles" / "film.en.ttml").read_text(encoding="utf-8")
+    assert "Tom &amp; Jerry &lt;3 &gt; all" in vtt and "&amp;amp;" not in vtt + ttml and "&amp;lt;" not in vtt + ttml
+    assert "Tom & Jerry <3 > all" in (job / "subtitles" / "film.en.srt").read_text(encoding="utf-8")

@@ -56,7 +56,7 @@ def burn_in(job_path: Path, source: Path, track: dict, ext: str) -> Path:
     kind = "ass" if "ass" in track else "srt"
     plain = job_path / f".burn-in.{kind}"
     plain.write_bytes((job_path / track[kind]).read_bytes())
-    output = job_path / "subtitles" / f"{source.stem}.burned{'.mp4' if ext in MP4_FAMILY else '.mkv'}"
+    output = job_path / "subtitles" / f"{job_dirs.safe_name(source.stem)}.burned{'.mp4' if ext in MP4_FAMILY else '.mkv'}"
     try:
         media.ffmpeg_to(output, ["-i", str(source), "-map", "0:v:0", "-map", "0:a?", "-vf",
                                  f"{'ass' if kind == 'ass' else 'subtitles'}={plain.name}", "-c:v", "libx264",
@@ -75,7 +75,7 @@ def main() -> int:
         raise UserError("no subtitle tracks to mux: run the subtitles stage first")
     info = media.probe(source)
     ext, codec = container_for(source, info["video_streams"] > 0)
-    output = job_path / "subtitles" / f"{source.stem}.subtitled{ext}"
+    output = job_path / "subtitles" / f"{job_dirs.safe_name(source.stem)}.subtitled{ext}"
     media.ffmpeg_to(output, mux_args(source, tracks, job_path, codec),
                     f"ffmpeg could not mux the subtitles into {output.name}")
     record = {"output": str(output.relative_to(job_path)), "subtitle_codec": codec,

@@ -72,6 +72,8 @@ BASE = {"--media": SAMPLE, "--workflow": "transcribe", "-s": "en"}
 @given(value=HOSTILE)
 @example(value="nan")
 @example(value="1e999")
+@example(value="job\n")
+@example(value="job\x1b[2J")
 def test_prepare_job_refuses_or_works(out, capsys, monkeypatch, flag, value):
     args = {**BASE, flag: value}
     if flag == "-t":
@@ -90,6 +92,7 @@ def test_prepare_job_refuses_or_works(out, capsys, monkeypatch, flag, value):
         else:
             assert len(made) == 1
         for path in made:
+            assert path.name.isprintable(), f"a job directory named {path.name!r}"  # no control character
             job = job_dirs.load_job(path)  # what was made has the declared shape
             clip = job["clip"]
             assert clip["start"] == clip["start"] and clip["start"] >= 0  # no NaN, no negative time
@@ -155,3 +158,27 @@ def test_the_bash_fronts_pass_hostile_values_through_to_one_line(tmp_path, argv)
                             env=clean_env(SUBTITLER_OUT_DIR=str(tmp_path / "out"), HF_HUB_OFFLINE="1",
                                           SUBTITLER_CACHE_DIR=str(tmp_path / "cache")))
     assert refused_in_one_line(result.returncode, result.stderr)
+
+
+def test_a_media_file_named_like_an_option_is_a_file(out, tmp_path, capsys, monkeypatch):
+    """--media=-clip.wav, relative: every tool gets it as a path, never as an option."""
+    import shutil
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder / "-clip.flac")
+    monkeypatch.chdir(folder)
+    code, err = call(prepare.main, ["--media=-clip.flac", "--workflow", "transcribe", "-s", "en"], "prepare-job.sh",
+                     capsys, monkeypatch)
+    assert code == 0, err
+    job = job_dirs.load_job(next(out.iterdir()))
+    assert job["media"] == str(folder / "-clip.flac") and job["media_info"]["duration"] > 1
+
+
+def test_control_characters_never_reach_a_file_name():
+    from pathlib import Path
+
+    job = {"media": "/in/news\nat ten\x1b.en.mp4"}
+    path = job_dirs.subtitle_path(job, Path("/out/job"), "hi", "srt")
+    assert path.name == "news_at ten_.hi.srt" and path.name.isprintable()
+    assert job_dirs.stem(Path("a\tb.mkv")) == "a_b"

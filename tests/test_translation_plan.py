@@ -76,3 +76,36 @@ def test_a_sentence_ends_where_the_subtitle_rules_say_it_does():
         (3.2, 3.5, " डॉ."), (3.5, 3.7, " शर्मा"), (3.7, 4.0, " आए।"))}]
     assert [s.text for s in plan.sentences(segments[:1], "en")] == ["Dr. Sharma met J. Rao.", "They left."]
     assert [s.text for s in plan.sentences(segments[1:], "hi")] == ["डॉ. शर्मा आए।"]
+
+
+@pytest.mark.parametrize("language,cues,expected", [
+    ("en", ["I saw Mr.", "Smith at the station.", "Then J.", "R. Rao came in."],
+     ["I saw Mr. Smith at the station.", "Then J. R. Rao came in."]),
+    ("hi", ["कल मैं डॉ.", "शर्मा से मिला।", "श्री.", "वर्मा भी थे।"], ["कल मैं डॉ. शर्मा से मिला।", "श्री. वर्मा भी थे।"]),
+    ("ta", ["நான் திரு.", "ராஜாவைப் பார்த்தேன்."], ["நான் திரு. ராஜாவைப் பார்த்தேன்."]),
+    ("en", ["Wait...", "what?", "Fine. Go.", "Now."], ["Wait... what?", "Fine. Go.", "Now."]),
+])
+def test_a_subs_job_joins_cues_where_the_subtitle_rules_see_no_sentence_end(language, cues, expected):
+    """A user's cues carry no word times: a cue's text is one piece, and its last word decides whether
+    a sentence ends there, by the same rules as for cues (an honorific or an initial alone is no sentence
+    to translate out of context)."""
+    segments = [{"start": float(i), "end": i + 0.9, "text": text, "words": []} for i, text in enumerate(cues)]
+    found = plan.sentences(segments, language)
+    assert [s.text for s in found] == expected
+    from shared.subtitles.rules import TextRules
+
+    rules = TextRules.of(language)
+    assert [rules.ends_sentence(c, n) for c, n in zip(cues, cues[1:] + [None])] == \
+        [plan_end for plan_end in _ends(cues, expected)]
+
+
+def _ends(cues, sentences):
+    """Where each cue closes a sentence, read off the expected sentences."""
+    out, joined = [], ""
+    for cue in cues:
+        joined = f"{joined} {cue}".strip()
+        done = joined in sentences
+        out.append(done)
+        if done:
+            joined = ""
+    return out

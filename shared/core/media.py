@@ -58,6 +58,11 @@ def ffmpeg_to(output: Path, args: list[str], failure: str, cwd: Path | None = No
         run_ffmpeg([*args, str(tmp.resolve())], failure, output, cwd=cwd)
 
 
+def argument(path: Path) -> str:
+    """A file as a tool's argument: absolute, so a name starting with "-" is never read as an option."""
+    return str(Path(path).absolute())
+
+
 def probe(path: Path) -> dict:
     """Streams and format of a media file; a missing or unreadable file is a UserError."""
     if not path.exists():
@@ -65,7 +70,7 @@ def probe(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"not a file: {path}")
     result = subprocess.run([tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_streams",
-                             "-show_format", str(path)], capture_output=True, text=True)
+                             "-show_format", argument(path)], capture_output=True, text=True)
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["unreadable"])[-1]
         raise UserError(f"cannot read {path.name} as media ({reason}): check the file is a complete "

@@ -108,7 +108,8 @@ def prepare(media: list[Path], make_job, request: dict) -> tuple[str, list[dict]
 
 def check_batch_id(batch_id: str) -> str:
     if not batch_id.startswith(BATCH_ID_PREFIX):
-        raise UserError(f"invalid batch id '{batch_id}': use the id prepare-job.sh printed last (batch-...)")
+        shown = batch_id.encode("unicode_escape").decode("ascii")
+        raise UserError(f"invalid batch id '{shown}': use the id prepare-job.sh printed last (batch-...)")
     job_dirs.check_job_id(batch_id)
     return batch_id
 

@@ -25,7 +25,7 @@ def out_dir() -> Path:
 
 
 def check_job_id(job_id: str) -> str:
-    if not job_id or not JOB_ID_RE.match(job_id) or ".." in job_id:
+    if not job_id or not JOB_ID_RE.fullmatch(job_id) or ".." in job_id:  # fullmatch: "$" lets a newline end it
         shown = job_id.encode("unicode_escape").decode("ascii") if job_id else "(empty)"
         raise UserError(f"invalid job id '{shown}': use the id prepare-job.sh printed "
                         "(letters, digits, '.', '_' and '-' only)")
@@ -101,9 +101,14 @@ def source(job: dict) -> Path:
 
 def stem(path: Path) -> str:
     """A file's name without its suffix, and without a language code before it (film.hi.srt -> film),
-    so results are named <stem>.<lang>.<ext>."""
+    its control characters made "_", so results are named <stem>.<lang>.<ext>."""
     name, dot, last = path.stem.rpartition(".")
-    return name if dot and name and last.lower() in languages.LANGUAGES else path.stem
+    return safe_name(name if dot and name and last.lower() in languages.LANGUAGES else path.stem)
+
+
+def safe_name(text: str) -> str:
+    """A name made part of a file name: a control character (a newline, a tab, an escape) becomes "_"."""
+    return "".join("_" if unicodedata.category(c) == "Cc" else c for c in text)
 
 
 def subtitle_path(job: dict, job_path: Path, lang: str, ext: str) -> Path:

@@ -40,7 +40,7 @@ PLAYABLE_AUDIO = {"aac", "mp3", "opus", "vorbis", "flac", "pcm_s16le", "pcm_u8",
 def streams(path: Path) -> dict:
     """The container and the first video (not cover art) and audio codec of a media file, by ffprobe."""
     result = subprocess.run([media.tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_streams",
-                             "-show_format", "--", str(path)], capture_output=True, text=True)
+                             "-show_format", media.argument(path)], capture_output=True, text=True)
     info = json.loads(result.stdout or "{}") if result.returncode == 0 else {}
     found = {"format": (info.get("format") or {}).get("format_name") or "", "video": None, "audio": None}
     for stream in info.get("streams", []):

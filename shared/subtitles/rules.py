@@ -74,10 +74,16 @@ class TextRules:
         return word.casefold() in self.abbreviations or bool(INITIAL.match(word))
 
     def ends_sentence(self, text: str, following: str | None) -> bool:
-        """A sentence ends after this word (and before `following`, the next word, if any)."""
-        if not _end_mark(text) or self.is_abbreviation(text):
+        """A sentence ends after this word (and before `following`, the next word, if any). Given
+        more than a word (a cue's text, as a subs job's translation joins them), its last word
+        decides: the same answer for subtitles and translation."""
+        words = text.split()
+        if not words:
             return False
-        if text.strip().rstrip(CLOSING).endswith(ELLIPSIS) and following is not None:
+        last = words[-1]
+        if not _end_mark(last) or self.is_abbreviation(last):
+            return False
+        if last.rstrip(CLOSING).endswith(ELLIPSIS) and following is not None:
             return _capitalised(following)  # ... then a capital: a new sentence
         return True
 

@@ -8,6 +8,7 @@ project and raises ValueError with the fault.
 """
 
 
+import functools
 import re
 import sys
 from dataclasses import dataclass
@@ -380,13 +381,26 @@ def document(name: str) -> Document:
 # -- checking -----------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(shape: Any) -> dict:
+    """A TypedDict's fields and their types (resolved once: a 450,000-cue transcript checks each
+    segment against the same shape)."""
+    return get_type_hints(shape)
+
+
 def _typed_dict(shape: Any) -> bool:
     return isinstance(shape, type) and issubclass(shape, dict) and hasattr(shape, "__annotations__")
 
 
+@functools.lru_cache(maxsize=None)
+def _form(shape: Any) -> tuple:
+    return get_origin(shape), get_args(shape)
+
+
 def problem(value: Any, shape: Any, where: str = "") -> Optional[str]:
-    """Where `value` departs from the declared `shape` (a TypedDict or a typing form), or None."""
-    origin, args = get_origin(shape), get_args(shape)
+    """Where `value` departs from the declared `shape` (a TypedDict or a typing form), or None. The
+    place is named only once a fault is found (a list's items are checked without their labels)."""
+    origin, args = _form(shape)
     label = where or "the file"
     if shape is Any:
         return None
@@ -405,7 +419,7 @@ def problem(value: Any, shape: Any, where: str = "") -> Optional[str]:
         missing = [key for key in sorted(shape.__required_keys__) if key not in value]
         if missing:
             return f"{label} lacks {', '.join(missing)}"
-        for key, hint in get_type_hints(shape).items():
+        for key, hint in _hints(shape).items():
             if key in value:
                 found = problem(value[key], hint, f"{where}.{key}" if where else key)
                 if found:
@@ -415,9 +429,11 @@ def problem(value: Any, shape: Any, where: str = "") -> Optional[str]:
         listed = origin in (list, List)
         if not isinstance(value, list if listed else dict):
             return f"{label} should be {'a list' if listed else 'an object'}, not {type(value).__name__}"
-        items = ((f"{where}[{i}]", item) for i, item in enumerate(value)) if listed else \
-            ((f"{where}.{key}", item) for key, item in value.items())
-        return next((found for place, item in items if (found := problem(item, args[-1], place))), None)
+        hint = args[-1]
+        for key, item in (enumerate(value) if listed else value.items()):
+            if problem(item, hint) is not None:
+                return problem(item, hint, f"{where}[{key}]" if listed else f"{where}.{key}")
+        return None
     if shape is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
     elif shape is int:

@@ -152,9 +152,12 @@ class Cue:
         return "\n".join(self.lines)
 
 
+GRAPHEME = regex.compile(r"\X")
+
+
 def length(text: str) -> int:
-    """User-perceived characters."""
-    return len(regex.findall(r"\X", text))
+    """User-perceived characters (ASCII: one each)."""
+    return len(text) if text.isascii() else len(GRAPHEME.findall(text))
 
 
 def _join(units: list[Unit]) -> str:

@@ -1,12 +1,13 @@
 """The mlx engine (mlx venv): MLX-Whisper, Metal on Apple Silicon and MLX's CPU backend elsewhere.
 
 The same speech windows, batches, coverage check and records as the faster-whisper engine, decoded
-greedily (MLX-Whisper has no beam search), from a local model directory only.
+by the same beam search (shared/asr/mlx_beam.py: MLX-Whisper itself decodes greedily only), from a
+local model directory only.
 """
 
 from __future__ import annotations
 
-from shared.asr import script_check
+from shared.asr import mlx_beam, script_check
 from shared.asr.coverage import decode_checked
 from shared.asr.decoding import detect_language
 from shared.asr.windows import SAMPLE_RATE
@@ -16,8 +17,8 @@ from shared.models import catalog
 
 def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
     """The mlx engine (MLX-Whisper: Metal on Apple Silicon, MLX's CPU backend elsewhere): the same
-    speech windows, batches, coverage check and records as the faster-whisper engine, decoded
-    greedily (MLX-Whisper has no beam search); the model is
+    speech windows, batches, coverage check and records as the faster-whisper engine, decoded with
+    beam_size beams (shared/asr/mlx_beam.py); the model is
     the catalog's mlx-community copy or one converted by ./cache-models.sh --mlx-from, always a local
     directory, so nothing is downloaded."""
     import mlx.core as mx
@@ -62,8 +63,9 @@ def mlx_detector(model, dtype):
 
 
 def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | None, *, prompt: str | None = None):
-    """transcribe(audio, clips) by MLX-Whisper's own decoder: the clips (windows) of a batch decoded
-    together, greedily, one 30 s window each, then their words timed by cross-attention on the
+    """transcribe(audio, clips) by MLX-Whisper's model: the clips (windows) of a batch decoded
+    together by beam search (beam_size 1: MLX-Whisper's greedy decoder), one 30 s window each, then
+    their words timed by cross-attention on the
     encoder output the decoding computed (mlx_whisper.transcribe would run the encoder again for
     the words, and decode the rest of a window again after its last word, where phantoms appear).
     A prompt is text the decoder reads as what came before (the script check's), the hotwords after it.
@@ -71,7 +73,7 @@ def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | Non
     nobody speaks, for every engine alike."""
     import mlx.core as mx
     from mlx_whisper.audio import N_FRAMES, log_mel_spectrogram, pad_or_trim
-    from mlx_whisper.decoding import DecodingOptions, decode
+    from mlx_whisper.decoding import DecodingOptions
     from mlx_whisper.timing import add_word_timestamps
     from mlx_whisper.tokenizer import get_tokenizer
 
@@ -103,7 +105,8 @@ def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | Non
             frames.append(min(N_FRAMES, mel.shape[0]))
             mels.append(pad_or_trim(mel, N_FRAMES, axis=-2).astype(dtype))
         out = []
-        for clip, mel, count, result in zip(clips, mels, frames, decode(model, mx.stack(mels), options)):
+        found = mlx_beam.decode(model, mx.stack(mels), options, int(settings["beam_size"]))
+        for clip, mel, count, result in zip(clips, mels, frames, found):
             length = clip["end"] - clip["start"]
             segment = {"seek": 0, "start": 0.0, "end": length, "tokens": result.tokens}
             add_word_timestamps(segments=[segment], model=Encoded(result.audio_features), tokenizer=tokenizer,

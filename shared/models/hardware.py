@@ -171,9 +171,9 @@ def _preferred_stage_settings(info: dict) -> dict:
             "vad": {"engine": "silero", "device": "cpu", "threads": threads},
             "asr": {"engine": "mlx", "device": "mlx", "compute_type": "float16", "batch_size": 1,
                     "model": "large-v3-turbo" if memory >= 16 else "small", "threads": threads,
-                    "workers": 1, "window_seconds": 30, "beam_size": 1,
+                    "workers": 1, "window_seconds": 30, "beam_size": 5,
                     "tuning_why": "batch 1: batching the windows on Metal is not measured yet (no Mac here); "
-                                  "beam 1: MLX-Whisper has no beam search; float16 on the GPU",
+                                  "beam 5, as faster-whisper (shared/asr/mlx_beam.py); float16 on the GPU",
                     "why": f"Apple Silicon with {memory:g} GB: MLX-Whisper on the GPU (Metal); "
                            "./cache-models.sh --mlx fetches the model"},
             "align": {"device": "cpu", "threads": threads},

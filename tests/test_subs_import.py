@@ -58,6 +58,19 @@ def test_the_peers_corpora_are_read_with_their_cues_times_and_clean_text(package
     for cue in found.cues:
         assert not NOT_SPEECH.search(cue["text"]), (cue["number"], cue["text"])
         assert cue["end"] > cue["start"] >= 0
+    # through the subtitles stage's rules: every cue kept on its time, or changed and said why
+    from shared.jobs import tracks
+    from shared.subtitles.rules import Rules
+
+    segments = reader.transcript(found.cues, language, name)["segments"]
+    cues, changes = tracks.kept_cues(segments, Rules.default(), language)
+    changed = {c["cue"] for c in changes["changed"]}
+    assert changes["input_cues"] == len(segments) and changes["kept"] == len(segments) - len(changed)
+    unchanged = [(s["start"], s["end"], s["text"]) for i, s in enumerate(segments, 1) if i not in changed]
+    written = {(round(c.start, 3), round(c.end, 3), c.text) for c in cues}
+    assert all(cue in written for cue in unchanged)
+    assert all(c.end - c.start >= Rules.default().min_duration - 1e-6 for c in cues
+               if not any(abs(c.start - s["start"]) < 1e-6 and abs(c.end - s["end"]) < 1e-6 for s in segments))
     if package == "pysrt" and name.startswith("bom-"):  # the same 7 cues whatever the byte-order mark
         same = reader.read(corpus("pysrt") / "bom-utf-8.srt", "en").cues
         assert [(c["start"], c["end"], c["text"]) for c in found.cues] == [(c["start"], c["end"], c["text"]) for c in same]
@@ -225,3 +238,19 @@ def test_references_are_escaped_once_on_the_way_out(tmp_path):
     ttml = (job / "subtitles" / "film.en.ttml").read_text(encoding="utf-8")
     assert "Tom &amp; Jerry &lt;3 &gt; all" in vtt and "&amp;amp;" not in vtt + ttml and "&amp;lt;" not in vtt + ttml
     assert "Tom & Jerry <3 > all" in (job / "subtitles" / "film.en.srt").read_text(encoding="utf-8")
+
+
+def test_a_cue_no_rule_can_save_is_kept_whole_at_once():
+    """A long text on a cue too short to split (a wall of text in one second): every word kept, in
+    as many lines as it takes, said why; at once (no search over every way to break it)."""
+    import time
+
+    from shared.subtitles import kept
+    from shared.subtitles.rules import Rules
+
+    text = " ".join(f"word{i}" for i in range(300))
+    started = time.monotonic()
+    cues, why = kept.keep({"start": 5.0, "end": 6.0, "text": text}, Rules.default(), "en")
+    assert time.monotonic() - started < 5
+    assert len(cues) == 1 and (cues[0].start, cues[0].end) == (5.0, 6.0)
+    assert " ".join(cues[0].lines) == text and "too short to split" in why

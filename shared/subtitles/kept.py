@@ -35,6 +35,18 @@ def _why(lines: list[str], rules: Rules) -> str:
     return f"{len(lines)} lines (limit {rules.max_lines})"
 
 
+def _wrapped(text: str, rules: Rules) -> list[str]:
+    """Every word kept, in as many lines as it takes (lines filled up to the limit): a cue the rules
+    cannot save, shown whole."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and length(lines[-1]) + 1 + length(word) <= rules.max_chars_per_line:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
 def _set(units: list[Unit], rules: Rules, text: TextRules) -> list[str] | None:
     return layout(units, rules, text=text, strict=True) or layout(units, rules, text=text)
 
@@ -94,7 +106,7 @@ def keep(seg: dict, rules: Rules, language: str | None) -> tuple[list[Cue], str 
     sizes = [max(1, length(" ".join(u.text.strip() for u in piece))) for piece in pieces]
     spare = (end - start) - len(pieces) * rules.min_duration - (len(pieces) - 1) * rules.min_gap
     if spare < 0:
-        wide = layout(units, rules, lines=len(units), text=text) or [" ".join(lines)]
+        wide = _wrapped(" ".join(lines), rules)
         return [Cue(start, end, wide, speakers)], (f"kept over the limits ({_why(lines, rules)}): too short to split "
                                                    f"into {len(pieces)} cues of at least {rules.min_duration:g} s")
     cues, at = [], start

@@ -419,3 +419,16 @@ def test_a_batch_gets_a_page_of_its_jobs(tmp_path):
         assert f'<tr data-job="{job["job_id"]}">' in text and f'href="../{job["job_id"]}/review.html"' in text
         assert (out / job["job_id"] / "review.html").exists()
     assert text.count('class="done"') == 2 and "https:" not in text and "http:" not in text
+
+
+def test_a_new_page_template_makes_a_finished_jobs_page_stale(transcribe_job, tmp_path, monkeypatch):
+    from shared.jobs import state
+
+    job_id, job_path, _ = transcribe_job
+    job = json.loads((job_path / "job.json").read_text())
+    template = tmp_path / "template.html"
+    template.write_text("one")
+    monkeypatch.setattr(state, "REVIEW_TEMPLATE", template)
+    before = state.fingerprint(job, job_path, "review")
+    template.write_text("a new version")
+    assert state.fingerprint(job, job_path, "review") != before

@@ -26,6 +26,8 @@ from shared.translation import glossary
 # Settings that change how fast a stage runs, not what it makes: a result stays current when only
 # they differ (a batch shares the cores out among its jobs through SUBTITLER_THREADS).
 RUNTIME_ONLY = ("threads", "workers")
+# The review page's template (shared/review/template.html): a new one makes every job's page stale.
+REVIEW_TEMPLATE = config.REPO_ROOT / "shared" / "review" / "template.html"
 
 
 def fingerprint(job: dict, job_path: Path, stage: str) -> str:
@@ -36,7 +38,7 @@ def fingerprint(job: dict, job_path: Path, stage: str) -> str:
                              sort_keys=True).encode())
     for name in workflows.STAGE_IO.get(stage, ([], []))[0]:
         path = {"@media": Path(job.get("media", "")), "@subs": Path(job.get("subs", "")),
-                "@glossary": glossary.GLOBAL_PATH}.get(name, job_path / name)
+                "@glossary": glossary.GLOBAL_PATH, "@review_page": REVIEW_TEMPLATE}.get(name, job_path / name)
         stat = path.stat() if path.exists() else None
         digest.update(f"{name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
     return digest.hexdigest()

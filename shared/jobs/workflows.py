@@ -30,7 +30,8 @@ def stages_for(workflow: str, media_info: dict | None, speakers: bool = True) ->
 
 
 # What each stage reads (job-relative; "@media" is the source file, "@subs" the user's subtitle file,
-# "@glossary" the global glossary)
+# "@glossary" the global glossary, "@review_page" the review page's template, so a new version of the page
+# makes every job's page stale)
 # and the outputs it leaves.
 STAGE_IO = {
     "demux": (["@media"], ["audio.wav"]),
@@ -44,7 +45,7 @@ STAGE_IO = {
     "translated_subtitles": (["translations.json", "shots.json"], ["translated_subtitles.json"]),
     "mux": (["@media", "subtitles.json", "translated_subtitles.json"], ["mux.json"]),
     # the page reads what every stage before it left (a file a workflow does not make is absent)
-    "review": (["@media", "audio.wav", "vad.json", "shots.json", "transcript.json", "speakers.json", "subtitles.json",
+    "review": (["@media", "@review_page", "audio.wav", "vad.json", "shots.json", "transcript.json", "speakers.json", "subtitles.json",
                 "translations.json", "translated_subtitles.json", "mux.json"], ["review.html"]),
 }
 

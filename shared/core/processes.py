@@ -10,6 +10,7 @@ Ctrl-C then reaches the pipeline alone, and no stage log fills with a KeyboardIn
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,8 +110,6 @@ def stop_ray_cluster(temp_dir: str, node: subprocess.Popen | None = None) -> Non
 def desktop_opener() -> list[str] | None:
     """The command that opens a file in the desktop's browser, or None where there is no desktop
     (a server, a container, SSH without a display)."""
-    import shutil
-
     if sys.platform == "darwin":
         return ["open"] if shutil.which("open") else None
     if (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and shutil.which("xdg-open"):

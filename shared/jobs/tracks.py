@@ -47,18 +47,17 @@ def cue_list_path(job_path: Path, lang: str) -> Path:
     return job_path / f"cues.{lang}.json"
 
 
-def write_cue_list(path: Path, cues: list[Cue], rules: Rules, picture: dict, lang: str, role: str,
+def write_cue_list(path: Path, cues: list[Cue], flags: list[list[dict]], lang: str, role: str,
                    marks: list[dict] = ()) -> None:
     """cues.<lang>.json: each cue as written, its words where the recogniser heard them (with their
     probability; none in a translation or a user's subtitles, whose words have no times of their own) and its
-    flags: the readability rules' (rules.cue_flags, the code compliance() counts with) and the
+    flags: the readability rules' (`flags`: rules.cue_flags, which compliance() counts) and the
     `marks` a stage adds over a span of time ({"start", "end", "kind", "detail"}: a translation's
     fallback sentences)."""
-    flags = cue_flags(cues, rules, picture["changes"], picture["fps"])
     listed = []
     for cue, found in zip(cues, flags):
-        found += [{"kind": m["kind"], "detail": m["detail"]} for m in marks
-                  if m["start"] < cue.end and cue.start < m["end"]]
+        found = found + [{"kind": m["kind"], "detail": m["detail"]} for m in marks
+                         if m["start"] < cue.end and cue.start < m["end"]]
         listed.append({"start": round(cue.start, 3), "end": round(cue.end, 3), "lines": cue.lines,
                        "speakers": [s for s in cue.speakers if s], "flags": found,
                        "words": [{"start": round(w.start, 3), "end": round(w.end, 3), "word": w.text,
@@ -83,8 +82,9 @@ def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role
     else:
         cues = build_cues(segments, rules, lang)
         adjustments = to_picture(cues, rules, picture["fps"], picture["changes"])
+    flags = cue_flags(cues, rules, picture["changes"], picture["fps"])  # once: the report and the cue list
     track = {"language": lang, "role": role, "cues": len(cues),
-             "compliance": compliance(cues, rules, picture["changes"], picture["fps"]),
+             "compliance": compliance(cues, rules, picture["changes"], picture["fps"], flags),
              "timing": {"fps": picture["fps"], "shot_changes": len(picture["changes"]), "adjustments": adjustments}}
     if changes is not None:
         track["changes"] = changes
@@ -100,6 +100,6 @@ def write_track(job: dict, job_path: Path, segments: list[dict], lang: str, role
         path = writer.write(cues, job_dirs.subtitle_path(job, job_path, lang, fmt), fmt, lang, with_karaoke)
         track[fmt] = str(path.relative_to(job_path))
     listed = cue_list_path(job_path, lang)
-    write_cue_list(listed, cues, rules, picture, lang, role, marks)
+    write_cue_list(listed, cues, flags, lang, role, marks)
     track["cue_list"] = listed.name
     return track

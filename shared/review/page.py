@@ -170,8 +170,7 @@ def data(job: dict, job_path: Path, settings: dict) -> dict:
         listed.append({"language": track["language"], "role": track["role"],
                        "name": f"{_language_name(track['language'])} ({track['language']})"
                                + (" - source" if track["role"] == "source" else ""),
-                       "file": Path(track.get("srt", f"{track['language']}.srt")).name, "cues": cues,
-                       "compliance": track.get("compliance")})
+                       "file": Path(track.get("srt", f"{track['language']}.srt")).name, "cues": cues})
     ends = [c["end"] for t in listed for c in t["cues"]]
     duration = float((job.get("media_info") or {}).get("duration") or transcript.get("duration")
                      or vad.get("duration") or max(ends, default=0.0))
@@ -183,7 +182,7 @@ def data(job: dict, job_path: Path, settings: dict) -> dict:
     rules = Rules.from_settings(workflows.stage_settings(job, "subtitles"), job["source_language"])
     return {
         "job_id": job["job_id"], "workflow": job["workflow"], "source": job_dirs.source(job).name,
-        "source_language": job["source_language"], "duration": round(max(duration, max(ends, default=0.0)), 3),
+        "duration": round(max(duration, max(ends, default=0.0)), 3),
         "fps": picture["fps"], "media": media_for_page(job, job_path, settings),
         "peaks": peaks(job, job_path, duration, settings),
         "regions": [[r["start"], r["end"]] for r in vad.get("regions", [])],
@@ -193,7 +192,7 @@ def data(job: dict, job_path: Path, settings: dict) -> dict:
         "dropped": [{"start": d["start"], "end": d["end"], "text": d["text"], "why": d["reason"]}
                     for d in transcript.get("dropped", [])],
         "speakers": [{"id": s["id"], "label": s["label"]} for s in (heard or {}).get("speakers", [])],
-        "low_confidence": rules.low_confidence, "max_cps": rules.max_cps, "tracks": listed,
+        "low_confidence": rules.low_confidence, "tracks": listed,
         "reimport": "./prepare-job.sh --subs EDITED.srt" + (f" --media {shlex.quote(job['media'])}"
                                                              if job.get("media") else ""),
     }

@@ -495,22 +495,30 @@ def cue_flags(cues: list[Cue], rules: Rules, changes=(), fps: float | None = Non
     return flags
 
 
-def compliance(cues: list[Cue], rules: Rules, changes: list[float] = (), fps: float | None = None) -> dict:
+def compliance(cues: list[Cue], rules: Rules, changes: list[float] = (), fps: float | None = None,
+               flags: list[list[dict]] | None = None) -> dict:
     """What a subtitler's QC would flag in a track: lines over the character limit, cues with too
     many lines, cues shorter than the minimum or longer than the maximum (each a violation), and the
     fastest reading speed (characters per second; speech faster than the limit cannot be slowed
-    without editing the words, so it is reported, not counted)."""
+    without editing the words, so it is reported, not counted). Counted from cue_flags (given as
+    `flags` where the caller has them), so the report and review.html's flags are the same checks."""
+    flags = cue_flags(cues, rules, changes, fps) if flags is None else flags
+    kinds = [[f["kind"] for f in found] for found in flags]
+
+    def count(kind: str) -> int:
+        return sum(found.count(kind) for found in kinds)
+
     short = [{"start": round(c.start, 3), "end": round(c.end, 3), "text": c.text}
-             for c in cues if c.end - c.start < rules.min_duration - 1e-6]
+             for c, found in zip(cues, kinds) if "short" in found]
     report = {
         "cues": len(cues),
         "max_cps": round(max((cps(c) for c in cues), default=0.0), 1),
-        "cues_over_cps": sum(1 for c in cues if cps(c) > rules.max_cps + 0.05),
+        "cues_over_cps": count("reading_speed"),
         "lines_over_limit": sum(1 for c in cues for line in c.lines if length(line) > rules.max_chars_per_line),
-        "cues_over_lines": sum(1 for c in cues if len(c.lines) > rules.max_lines),
-        "cues_over_duration": sum(1 for c in cues if c.end - c.start > rules.max_duration + 1e-6),
+        "cues_over_lines": count("lines"),
+        "cues_over_duration": count("long"),
         "short_cues": short,
-        "shot_change_crossings": sum(len(_crossings(c, rules, changes, fps)) for c in cues),
+        "shot_change_crossings": count("shot_change"),  # a flag per crossing
     }
     if any(c.speakers for c in cues):
         report["two_speaker_cues"] = sum(1 for c in cues if len(c.speakers) == 2)

@@ -19,7 +19,7 @@ from stages._common import stage_args
 def main() -> int:
     job_path, job, _ = stage_args("import_subs")
     source = Path(job["subs"])
-    found = reader.read(source, job["source_language"])
+    found = reader.read(source, job["source_language"], (job.get("media_info") or {}).get("fps"))
     if found.detected:
         print(f"note: {source.name} is not UTF-8: read as {found.encoding} (detected)", flush=True)
     if found.report():  # one line: the run shows it and status.json keeps it

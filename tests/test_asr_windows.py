@@ -86,6 +86,38 @@ def test_windows_hold_what_the_decoder_hears_not_the_span():
     assert len(pack(spread + regions((44, 46)), 30, joined_gap=0.5)) == 2
 
 
+def test_dense_speech_joins_with_shorter_pauses_and_sparse_keeps_the_gap():
+    """Seven 4 s regions fill 28 s: with 1 s pauses they need two windows, with the pauses shortened
+    to a third of a second one (least_gap_seconds 0.3), as speech joined end to end would. A window
+    that fits with the full gap keeps it."""
+    dense = regions(*[(5 * i, 5 * i + 4) for i in range(7)])
+    assert len(pack(dense, 30, joined_gap=1.0)) == 2
+    one = pack(dense, 30, joined_gap=1.0, least_gap=0.3)
+    assert len(one) == 1 and 0.3 <= one[0].gap < 1.0 and one[0].heard(one[0].gap) <= 30
+    assert one[0].gap == pytest.approx((30 - 28 - 1e-3) / 6)
+    sparse = pack(regions((0, 4), (10, 14)), 30, joined_gap=1.0, least_gap=0.3)
+    assert len(sparse) == 1 and sparse[0].gap is None
+    assert len(pack(regions(*[(5 * i, 5 * i + 4.5) for i in range(7)]), 30, joined_gap=1.0, least_gap=0.3)) == 2
+
+
+def test_a_window_is_decoded_with_its_own_gap(noise_wav):
+    """The decoder hears each window's pieces joined with that window's gap, and its words come back
+    on the job's time."""
+    heard = []
+
+    def records(samples, clips):
+        heard.extend(clip["end"] - clip["start"] for clip in clips)
+        return [{"start": clip["start"], "end": clip["end"], "text": "", "words": words(*sound_words(samples, clip, False))}
+                for clip in clips]
+
+    windows = [Window(1, 16, SPANS[:4], gap=0.25), Window(40, 43, [SPANS[4]])]
+    decoded = decoding.decode_windows(records, noise_wav, windows, {**ASR, "batch_size": 2, "gap_seconds": 1.0})
+    assert heard == pytest.approx([12 + 3 * 0.25, 3])
+    starts = [w["start"] for seg in decoded[0] for w in seg["words"]]
+    assert all(any(s <= t < e for s, e in SPANS[:4]) for t in starts)
+    assert all(sum(1 for t in starts if s <= t < e) >= 5 for s, e in SPANS[:4])
+
+
 def test_short_regions_are_found_by_rate_and_by_holes():
     windows = pack(regions((0, 4), (5, 9), (10, 14), (15, 21)), 30)
     steady = [(t, t + 0.3, "w") for t in (0.2, 0.6, 1.0, 1.4, 1.8, 2.2, 2.6, 3.0, 3.4, 3.7)]

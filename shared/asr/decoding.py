@@ -82,10 +82,10 @@ def _decode_batch(transcribe, audio_path, gap: float, group: list[Window]) -> li
     parts, clips, maps, offset = [], [], [], 0.0
     with wave.open(str(audio_path), "rb") as wav:
         for window in group:
-            start_offset, mapping = offset, []
+            start_offset, mapping, between = offset, [], gap if window.gap is None else window.gap
             for index, (start, end) in enumerate(window.pieces):
                 if index:
-                    silence = np.zeros(int(joined_pause(window.pieces[index - 1][1], start, gap) * SAMPLE_RATE),
+                    silence = np.zeros(int(joined_pause(window.pieces[index - 1][1], start, between) * SAMPLE_RATE),
                                        dtype=np.float32)
                     parts.append(silence)
                     offset += len(silence) / SAMPLE_RATE

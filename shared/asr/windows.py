@@ -28,10 +28,16 @@ class Window:
     start: float
     end: float
     pieces: list[tuple[float, float]] = field(default_factory=list)
+    gap: float | None = None  # the silence joined in place of each pause (None: the caller's gap_seconds)
 
     @property
     def speech(self) -> float:
         return sum(e - s for s, e in self.pieces)
+
+    @property
+    def joins(self) -> int:
+        """Pauses between the pieces (none between the parts of one region)."""
+        return sum(1 for a, b in zip(self.pieces, self.pieces[1:]) if b[0] - a[1] > 1e-6)
 
     def heard(self, gap: float) -> float:
         """Seconds of audio the decoder hears: the pieces, with the silence joined between them."""
@@ -46,14 +52,19 @@ def joined_pause(end: float, start: float, gap: float) -> float:
 
 
 def pack(regions: list[dict], merge_up_to: float, max_gap: float = float("inf"),
-         joined_gap: float | None = None) -> list[Window]:
+         joined_gap: float | None = None, least_gap: float | None = None) -> list[Window]:
     """The regions as Whisper windows: neighbours joined while the window stays within merge_up_to
     seconds (0: never joined) and the pause between them is under max_gap; a region longer than
     Whisper's window is cut into equal parts.
 
     What must fit in merge_up_to is what the decoder hears: the window's span, pauses and all (the
     whisperx engine slices the audio so), or with joined_gap its speech pieces with joined_gap
-    seconds between them (the faster-whisper path joins them so)."""
+    seconds between them (the faster-whisper path joins them so). With least_gap too, a region that
+    would fit only with shorter silences still joins: that window's gap (Window.gap) is the longest,
+    at most joined_gap and at least least_gap, that keeps it within merge_up_to. Dense speech then
+    takes as few windows as the bare engine's (speech joined end to end) and sparse speech keeps
+    joined_gap."""
+    least = joined_gap if joined_gap is None or least_gap is None else min(float(least_gap), joined_gap)
     pieces = []
     for region in regions:
         start, end = float(region["start"]), float(region["end"])
@@ -66,7 +77,7 @@ def pack(regions: list[dict], merge_up_to: float, max_gap: float = float("inf"),
         """Seconds the decoder would hear with the piece joined to the window."""
         if joined_gap is None:
             return end - window.start
-        return window.heard(joined_gap) + joined_pause(window.end, start, joined_gap) + (end - start)
+        return window.heard(least) + joined_pause(window.end, start, least) + (end - start)
 
     for start, end in pieces:
         if out and heard(out[-1], start, end) <= merge_up_to and start - out[-1].end < max_gap:
@@ -74,6 +85,11 @@ def pack(regions: list[dict], merge_up_to: float, max_gap: float = float("inf"),
             out[-1].pieces.append((start, end))
         else:
             out.append(Window(start, end, [(start, end)]))
+    if joined_gap is not None and least != joined_gap:
+        for window in out:
+            if window.joins and window.heard(joined_gap) > merge_up_to:
+                # 1 ms to spare: the silence is cut to whole samples, and no window may pass merge_up_to
+                window.gap = max(least, (merge_up_to - window.speech - 1e-3) / window.joins)
     return out
 
 
@@ -136,4 +152,4 @@ def speech_windows(audio_path, vad: dict, settings: dict) -> list[Window]:
     return pack(split_long(vad["regions"], audio_path),
                 min(float(settings["window_seconds"]), WHISPER_WINDOW),
                 float("inf") if settings["window_max_gap"] is None else float(settings["window_max_gap"]),
-                joined_gap=float(settings["gap_seconds"]))
+                joined_gap=float(settings["gap_seconds"]), least_gap=settings.get("least_gap_seconds"))

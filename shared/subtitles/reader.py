@@ -244,6 +244,10 @@ def _pysubs2(text: str, name: str, found: Imported, fps: float | None = None) ->
     named = {"format_": "ssa" if re.search(r"ScriptType:\s*v4\.00\s*$", text, re.M | re.I) else "ass"} if events else {}
     if re.match(r"\s*<sami[\s>]", text, re.I):  # pysubs2 knows SAMI only by an upper-case <SAMI>
         named = {"format_": "sami"}
+    if "music.apple.com/lyric-ttml-internal" in text[:4096]:
+        # Apple's lyric TTML times each line from the start, not from its <div>'s begin as TTML's
+        # nesting would (pysubs2 issue #108)
+        named = {"format_": "ttml", "ignore_par_time_offset": True}
     try:
         declared = MICRODVD_RATE.match(text)
         if declared:  # the rate the file was timed at wins over the video's

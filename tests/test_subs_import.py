@@ -155,6 +155,17 @@ def test_what_is_not_subtitle_text_is_named_in_one_line(name, says):
     assert says in str(refused.value) and "\n" not in str(refused.value)
 
 
+@pytest.mark.parametrize("name,data", [
+    ("film.sub", b"\x00\x00\x01\xba\x44\x00\x04\x00\x04\x01" + bytes(100)),   # VobSub: an MPEG program stream
+    ("film.idx", b"# VobSub index file, v7 (do not modify this line!)\n"),
+    ("film.sup", b"PG" + bytes(8) + b"\x16\x00\x13" + bytes(100)),                 # Blu-ray PGS: a segment
+])
+def test_picture_subtitles_are_named_with_what_to_do(tmp_path, name, data):
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(UserError, match=r"stored as pictures \(VobSub or PGS\): they need OCR into \.srt"):
+        reader.read(tmp_path / name, "en")
+
+
 def test_microdvd_counts_frames_at_the_videos_rate(tmp_path):
     """A MicroDVD file without its rate: the video's frame rate (prepare-job passes it), else one line."""
     sub = write(tmp_path / "film.sub", "{25}{75}Hello there.|Second line\n{100}{150}{y:i}Goodbye.\n")

@@ -43,6 +43,8 @@ NOT_TEXT = (
     (re.compile(rb"^\x47.{187}\x47", re.S), "an MPEG transport stream", "media"),
     (re.compile(rb"^\d{3}STL\d\d\.\d\d", re.S), "EBU STL (binary) subtitles",
      "export SubRip (.srt) or EBU-TT from the program that made it"),
+    (re.compile(rb"^(?:\x00\x00\x01\xba|PG.{8}[\x14-\x17\x80]|# VobSub index file)", re.S), "subtitles stored as pictures (VobSub or PGS)",
+     "they need OCR into .srt (e.g. Subtitle Edit) before --subs"),
 )
 SCC = re.compile(r"^Scenarist_SCC", re.I)
 # A MicroDVD file's first line may give the frame rate its times count in: {1}{1}23.976 (or {0}{0})

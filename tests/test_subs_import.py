@@ -166,6 +166,29 @@ def test_picture_subtitles_are_named_with_what_to_do(tmp_path, name, data):
         reader.read(tmp_path / name, "en")
 
 
+def test_a_webvtt_cue_is_never_lost_without_its_number(tmp_path):
+    """A timing line webvtt-py does not read: written anew where its times are plain (a comma for the
+    dot; 120 minutes without hours), said as repaired; skipped by number where they are not."""
+    vtt = write(tmp_path / "odd.vtt", "WEBVTT\n\n00:00:01,000 --> 00:00:02,500\nOne\n\n"
+                "00:03.000 --> 00:0x.000\nTwo\n\n00:05.000 --> 00:06.000\nThree\n\n"
+                "120:00.000 --> 120:02.000\nFour\n")
+    found = reader.read(vtt, "en")
+    assert [(c["start"], c["end"], c["text"], c["number"]) for c in found.cues] == [
+        (1.0, 2.5, "One", 1), (5.0, 6.0, "Three", 3), (7200.0, 7202.0, "Four", 4)]
+    assert found.report() == ("1 cue skipped (time unreadable: #2), 2 repaired (time not in WebVTT's form "
+                              "(a comma, or minutes past 59): read as written: #1, #4)")
+
+
+def test_every_webvtt_tag_is_markup_but_an_srt_bracket_is_text(tmp_path):
+    """In WebVTT a "<" always opens a tag (a literal one is &lt;), known or not, closed or not (the
+    vtt.js corpus's bogus-span-name, non-digit timestamp, start-tag-missing-gt); in SRT only known tags are."""
+    vtt = write(tmp_path / "tags.vtt", "WEBVTT\n\n00:01.000 --> 00:02.000\n<bad>That's</bad> <a0:01.000>awesome "
+                "&lt;3\n\n00:03.000 --> 00:04.000\nNo way!\n<c.first never closed\n")
+    assert [c["text"] for c in reader.read(vtt, "en").cues] == ["That's awesome <3", "No way!"]
+    srt_file = write(tmp_path / "tags.srt", "1\n00:00:01,000 --> 00:00:02,000\n<bad>x < y</bad>, <i>y</i> > z\n")
+    assert [c["text"] for c in reader.read(srt_file, "en").cues] == ["<bad>x < y</bad>, y > z"]
+
+
 def test_microdvd_counts_frames_at_the_videos_rate(tmp_path):
     """A MicroDVD file without its rate: the video's frame rate (prepare-job passes it), else one line."""
     sub = write(tmp_path / "film.sub", "{25}{75}Hello there.|Second line\n{100}{150}{y:i}Goodbye.\n")

@@ -68,6 +68,13 @@ VOICE = re.compile(r"<v(?:\.[^\s>]+)*\s+([^>]+?)\s*>", re.I)
 READING = re.compile(r"<(rt|rp)(?:[\s.][^<>]*)?>.*?(?:</\1>|(?=</ruby>)|$)", re.I | re.S)
 TIMESTAMP = re.compile(r"<\d{1,}:\d{2}(?::\d{2})?\.\d{3}>")
 TIMING_LINE = re.compile(r"^\s*\d+:\d+[:.,\d]*\s*-->")
+# In WebVTT every "<...>" is a tag (a literal "<" is written &lt;): any that is left is removed, and
+# one never closed runs to the end of the line
+ANY_TAG = re.compile(r"<[^>]*(?:>|$)")
+# A WebVTT timing line's two times, read more widely than the format allows: a comma for the dot,
+# minutes past 59 without hours (120:00.000), one to three digits of fraction
+ARROW = re.compile(r"^(\s*)(\S+)[ \t]*-->[ \t]*(\S+)(.*)$")
+WIDE_TIME = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2})[.,](\d{1,3})$")
 
 
 @dataclass
@@ -177,19 +184,20 @@ def decode(data: bytes, name: str, language: str | None = None) -> tuple[str, st
                     "prepare the job with the converted file")
 
 
-def clean(line: str) -> tuple[str, list[str]]:
+def clean(line: str, any_tag: bool = False) -> tuple[str, list[str]]:
     """A line of cue text without markup, its character references decoded once; and the voices
-    (speakers) its voice spans named."""
+    (speakers) its voice spans named. any_tag: every "<...>" is markup (WebVTT), not only the tags
+    subtitle files use (SRT, where "x < y, but y > z" is text)."""
     voices = [v.strip() for v in VOICE.findall(line)]
     line = TIMESTAMP.sub("", line)
     line = READING.sub("", line)
-    line = KNOWN_TAG.sub("", line)
+    line = (ANY_TAG if any_tag else KNOWN_TAG).sub("", line)
     line = html.unescape(line).replace("\u00a0", " ")
     line = re.sub(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]", "", line)  # direction marks (&lrm; ...)
     return re.sub(r"[ \t\f\v]+", " ", line).strip(), voices
 
 
-def _cue(number: int, start: float, end: float, lines: list[str], found: Imported) -> None:
+def _cue(number: int, start: float, end: float, lines: list[str], found: Imported, any_tag: bool = False) -> None:
     """Clean one cue's lines and keep it, or record why it was skipped or repaired."""
     timing = next((i for i, line in enumerate(lines) if TIMING_LINE.search(line)), None)
     if timing is not None:  # the next cue's timing was unreadable, and a parser took it for text
@@ -197,7 +205,7 @@ def _cue(number: int, start: float, end: float, lines: list[str], found: Importe
         lines = lines[:timing - 1 if timing and lines[timing - 1].strip().isdigit() else timing]
     cleaned, voices = [], []
     for line in lines:
-        text, said = clean(line)
+        text, said = clean(line, any_tag)
         voices += said
         if text:
             cleaned.append(text)
@@ -219,11 +227,52 @@ def _cue(number: int, start: float, end: float, lines: list[str], found: Importe
     found.cues.append(cue)
 
 
+def _wide_seconds(stamp: str) -> float | None:
+    found = WIDE_TIME.match(stamp)
+    if not found:
+        return None
+    hours, minutes, whole, fraction = found.groups()
+    return int(hours or 0) * 3600 + int(minutes) * 60 + int(whole) + int(fraction) / 10 ** len(fraction)
+
+
+def _stamp(seconds: float) -> str:
+    milliseconds = round(seconds * 1000)
+    return (f"{milliseconds // 3600000:02d}:{milliseconds // 60000 % 60:02d}:{milliseconds // 1000 % 60:02d}."
+            f"{milliseconds % 1000:03d}")
+
+
+def _vtt_timings(text: str) -> tuple[str, list[tuple[float, float] | None], set[int]]:
+    """The text with each timing line webvtt-py would not read but whose times are plain (a comma
+    for the dot, minutes past 59 without hours) written as WebVTT; and the times of every timing
+    line in order (None where unreadable), so a cue the parser leaves out can be told by number; and
+    the numbers of the timing lines written anew."""
+    import webvtt.vtt
+
+    pattern = webvtt.vtt.WebVTTCueBlock.CUE_TIMINGS_PATTERN
+    lines, times, rewritten = text.split("\n"), [], set()
+    for index, line in enumerate(lines):
+        if "-->" not in line or not re.search(r"\d:\d", line):
+            continue
+        arrow = ARROW.match(line)
+        start, end = (_wide_seconds(arrow.group(2)), _wide_seconds(arrow.group(3))) if arrow else (None, None)
+        if start is None or end is None:
+            times.append(None)
+            continue
+        times.append((round(start, 3), round(end, 3)))
+        if not pattern.match(line):
+            lines[index] = f"{arrow.group(1)}{_stamp(start)} --> {_stamp(end)}{arrow.group(4)}"
+            rewritten.add(len(times))
+    return "\n".join(lines), times, rewritten
+
+
 def _webvtt(text: str, name: str, found: Imported) -> None:
+    """WebVTT by webvtt-py. Every cue is numbered by its timing line: one whose time cannot be read,
+    or that the parser leaves out, is reported skipped by that number, never lost without a word."""
     import io
 
     import webvtt
 
+    text, timings, rewritten = _vtt_timings(text)
     try:
         captions = webvtt.from_buffer(io.StringIO(text)).captions
     except webvtt.errors.MalformedFileError as exc:
@@ -233,8 +282,21 @@ def _webvtt(text: str, name: str, found: Imported) -> None:
         hours, minutes, whole, milliseconds = stamp.to_tuple()
         return hours * 3600 + minutes * 60 + whole + milliseconds / 1000.0
 
-    for number, caption in enumerate(captions, 1):
-        _cue(number, seconds(caption.start_time), seconds(caption.end_time), caption.lines, found)
+    at = 0  # the next timing line
+    for caption in captions:
+        start, end = seconds(caption.start_time), seconds(caption.end_time)
+        ahead = next((i for i in range(at, len(timings)) if timings[i] == (round(start, 3), round(end, 3))), None)
+        if ahead is None:  # not a timing line of ours (cannot be): number it after the last
+            ahead = at
+            timings[at:at] = [(round(start, 3), round(end, 3))]
+        for skipped in range(at, ahead):
+            found.skipped.append((skipped + 1, "time unreadable" if timings[skipped] is None else "not read as a cue"))
+        if ahead + 1 in rewritten:
+            found.repaired.append((ahead + 1, "time not in WebVTT's form (a comma, or minutes past 59): read as written"))
+        _cue(ahead + 1, start, end, caption.lines, found, any_tag=True)
+        at = ahead + 1
+    for skipped in range(at, len(timings)):
+        found.skipped.append((skipped + 1, "time unreadable" if timings[skipped] is None else "not read as a cue"))
 
 
 def _pysubs2(text: str, name: str, found: Imported, fps: float | None = None) -> None:

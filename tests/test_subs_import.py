@@ -200,6 +200,19 @@ def test_microdvd_counts_frames_at_the_videos_rate(tmp_path):
     assert [(c["start"], c["end"]) for c in reader.read(rated, "en", fps=25.0).cues] == [(0.5, 1.5)]
 
 
+def test_serbian_is_read_in_either_of_its_alphabets(tmp_path):
+    """Serbian subtitles are as often in Latin letters (saved as cp1250) as in Cyrillic (cp1251), as
+    Subtitle Edit's auto-detect samples from titlovi.com are: both read with -s sr."""
+    latin = "Đino! Đino, dođavola. Dolazi ovamo! Čekaj, šta će nam žena reći? Ćuti i slušaj."
+    cyrillic = "Из зоре времена долазимо, крећући се тихо међу вама. Ђорђе, чекај! Шта ће нам жена рећи?"
+    for text, code_page in ((latin, "cp1250"), (cyrillic, "cp1251")):
+        cues = "".join(f"{i}\n00:00:0{i},000 --> 00:00:0{i},900\n{text}\n\n" for i in range(1, 4))
+        path = tmp_path / f"{code_page}.srt"
+        path.write_bytes(cues.encode(code_page))
+        found = reader.read(path, "sr")
+        assert (found.encoding, found.detected) == (code_page, True) and found.cues[0]["text"] == text
+
+
 def write(path, text, encoding="utf-8"):
     path.write_bytes(text.encode(encoding))
     return path

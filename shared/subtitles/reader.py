@@ -40,13 +40,14 @@ NOT_TEXT = (
     (re.compile(rb"^....ftyp", re.S), "an MP4/MOV media file", "media"),
     (re.compile(rb"^RIFF....(?:AVI |WAVE)", re.S), "an AVI/WAV media file", "media"),
     (re.compile(rb"^(?:OggS|fLaC|ID3)"), "an audio file", "media"),
-    (re.compile(rb"^\x47.{187}\x47", re.S), "an MPEG transport stream", "media"),
+    (re.compile(rb"^(?:\x47.{187}\x47|\x47.{203}\x47|.{4}\x47.{191}\x47)", re.S), "an MPEG transport stream", "media"),
     (re.compile(rb"^\d{3}STL\d\d\.\d\d", re.S), "EBU STL (binary) subtitles",
      "export SubRip (.srt) or EBU-TT from the program that made it"),
     (re.compile(rb"^(?:\x00\x00\x01\xba|PG.{8}[\x14-\x17\x80]|# VobSub index file)", re.S), "subtitles stored as pictures (VobSub or PGS)",
      "they need OCR into .srt (e.g. Subtitle Edit) before --subs"),
 )
 SCC = re.compile(r"^Scenarist_SCC", re.I)
+PICTURES = {"dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle", "xsub"}
 # A MicroDVD file's first line may give the frame rate its times count in: {1}{1}23.976 (or {0}{0})
 MICRODVD_RATE = re.compile(r"\s*\{[01]\}\{[01]\}(\d{1,3}(?:\.\d+)?)[ \t]*\n")
 # A feature film's subtitles are well under 1 MB; 50 MB holds about 700,000 SRT cues.
@@ -128,9 +129,14 @@ def _utf16_without_bom(data: bytes) -> str | None:
 
 def _reads_right(text: str, language: str | None) -> bool:
     """Whether decoded text is in the language's script (where there is enough of it to tell)."""
-    from shared.core import scripts
+    from shared.core import config, scripts
 
-    return not language or scripts.wrong_script(text, language) is None
+    if not language:
+        return True
+    wrong = scripts.wrong_script(text, language)
+    also = config.load_json(config.CONFIG_DIR / "subtitle_languages.json").get("also_written_in", {})
+    return wrong is None or wrong in {s for code in also.get(language.partition("-")[0], [])
+                                      for s in scripts.unicode_scripts(code)}
 
 
 def decode(data: bytes, name: str, language: str | None = None) -> tuple[str, str, bool]:
@@ -360,9 +366,13 @@ def _media_hint(path: Path, what: str) -> str:
         return (f"{name} is {what}, not a subtitle file; it holds {len(text)} text subtitle stream"
                 f"{'s' if len(text) > 1 else ''}: take one out, e.g. ffmpeg -i '{name}' -map 0:{first['index']} "
                 f"'{Path(name).stem}{'.' + tag if tag else ''}.{codec}' (give the video itself to --media)")
+    codecs = ", ".join(sorted({s.get("codec_name") or "unknown" for s in streams}))
+    if streams and all(s.get("codec_name") in PICTURES for s in streams):
+        return (f"{name} is {what} whose subtitles are pictures ({codecs}): they need OCR into .srt (e.g. "
+                "Subtitle Edit) before --subs; give the video itself to --media")
     if streams:
-        return (f"{name} is {what} whose subtitles are pictures ({', '.join(sorted({s.get('codec_name', '?') for s in streams}))}): "
-                "they need OCR into .srt (e.g. Subtitle Edit) before --subs; give the video itself to --media")
+        return (f"{name} is {what} whose subtitles ffmpeg cannot write as text ({codecs}): convert them to .srt "
+                "first (e.g. with Subtitle Edit); give the video itself to --media")
     return f"{name} is {what} without subtitles: --subs takes a subtitle file; give the media to --media"
 
 

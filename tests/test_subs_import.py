@@ -200,6 +200,19 @@ def test_microdvd_counts_frames_at_the_videos_rate(tmp_path):
     assert [(c["start"], c["end"]) for c in reader.read(rated, "en", fps=25.0).cues] == [(0.5, 1.5)]
 
 
+def test_ass_events_in_their_own_declared_order(tmp_path):
+    """The [Events] Format line says where each field is (FFmpeg's legacy files, as libass-tests has
+    them: "Layer, Start, End, Style, Text"); pysubs2 reads only the usual order and lost the text."""
+    ass = write(tmp_path / "legacy.ass", "[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, "
+                "Fontsize\nStyle: Default,DejaVu Sans,16\n\n[Events]\nFormat: Layer, Start, End, Style, Text\n"
+                "Dialogue: 0,0:00:07.44,0:00:10.37,Default,Senator, we're making\\Nour final approach.\n"
+                "Dialogue: 0,0:00:11.00,0:00:12.50,Default,{\\i1}Yes{\\i0}, sir.\n")
+    found = reader.read(ass, "en")
+    assert [(c["start"], c["end"], c["text"]) for c in found.cues] == [
+        (7.44, 10.37, "Senator, we're making\nour final approach."), (11.0, 12.5, "Yes, sir.")]
+    assert found.report() is None
+
+
 def test_serbian_is_read_in_either_of_its_alphabets(tmp_path):
     """Serbian subtitles are as often in Latin letters (saved as cp1250) as in Cyrillic (cp1251), as
     Subtitle Edit's auto-detect samples from titlovi.com are: both read with -s sr."""

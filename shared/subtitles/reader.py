@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import html
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -305,9 +306,41 @@ def _webvtt(text: str, name: str, found: Imported) -> None:
         found.skipped.append((skipped + 1, "time unreadable" if timings[skipped] is None else "not read as a cue"))
 
 
+EVENT_FIELDS = {"ass": ["Layer", "Start", "End", "Style", "Name", "MarginL", "MarginR", "MarginV", "Effect", "Text"],
+                "ssa": ["Marked", "Start", "End", "Style", "Name", "MarginL", "MarginR", "MarginV", "Effect", "Text"]}
+EVENTS_FORMAT = re.compile(r"^\[Events\][ \t]*\n(?:[;!].*\n|[ \t]*\n)*Format:[ \t]*(.*)$", re.M | re.I)
+
+
+def _events_in_their_usual_order(text: str) -> str:
+    """An ASS/SSA file whose [Events] Format line orders or omits fields otherwise than usual (FFmpeg's
+    legacy "Layer, Start, End, Style, Text") with its events written in the usual order, which is
+    the only one pysubs2 reads (it would take a comma of the text for a field and lose the text)."""
+    declared = EVENTS_FORMAT.search(text)
+    if not declared:
+        return text
+    fields = [f.strip().lower() for f in declared.group(1).split(",")]
+    usual = EVENT_FIELDS["ssa" if "marked" in fields else "ass"]
+    if fields == [f.lower() for f in usual] or "text" not in fields or fields[-1] != "text":
+        return text
+    defaults = {"layer": "0", "marked": "Marked=0", "style": "Default", "name": "", "marginl": "0", "marginr": "0",
+                "marginv": "0", "effect": ""}
+
+    def reordered(line: str) -> str:
+        kind, _, rest = line.partition(":")
+        values = dict(zip(fields, rest.lstrip().split(",", len(fields) - 1)))
+        return f"{kind}: " + ",".join(values.get(f.lower(), defaults.get(f.lower(), "")) for f in usual)
+
+    head, tail = text[:declared.start()], text[declared.start():]
+    lines = tail.split("\n")
+    lines[lines.index(declared.group(0).split("\n")[-1])] = "Format: " + ", ".join(usual)
+    return head + "\n".join(reordered(line) if re.match(r"(?:Dialogue|Comment):", line, re.I) else line
+                             for line in lines)
+
+
 def _pysubs2(text: str, name: str, found: Imported, fps: float | None = None) -> None:
     import pysubs2
 
+    text = _events_in_their_usual_order(text)
     # an ASS file without a styles section (hand-made, or cut down) is still ASS: pysubs2 finds the
     # format by that section, so it is named where the file has the [Events] of one
     events = re.search(r"^\[Events\]", text, re.M | re.I) and not re.search(r"V4\+? Styles", text, re.I)
@@ -322,7 +355,9 @@ def _pysubs2(text: str, name: str, found: Imported, fps: float | None = None) ->
         declared = MICRODVD_RATE.match(text)
         if declared:  # the rate the file was timed at wins over the video's
             fps, text = float(declared.group(1)), text[declared.end():]
-        subs = pysubs2.SSAFile.from_string(text, keep_unknown_html_tags=True, fps=fps, **named)
+        with warnings.catch_warnings():  # a style field it cannot parse: its default is all a cue needs
+            warnings.simplefilter("ignore", RuntimeWarning)
+            subs = pysubs2.SSAFile.from_string(text, keep_unknown_html_tags=True, fps=fps, **named)
     except pysubs2.exceptions.UnknownFPSError:
         raise UserError(f"{name} is MicroDVD (times in frames) without its frame rate: give the video with --media "
                         "(its frame rate is used), or convert the file to .srt") from None

@@ -162,3 +162,28 @@ def test_fragments_laid_back_by_the_share_of_text():
     hindi_break = lambda before, after: after in ("में", "की")  # noqa: E731
     parts = onto_pieces(sentence, "और नदी रात में बढ़ गई।", hindi_break)
     assert [p[2] for p in parts] == ["और नदी", "रात में बढ़ गई।"]
+
+
+def test_microdvd_is_timed_at_the_videos_frame_rate(tmp_path):
+    """A MicroDVD file counts frames and, without a rate line, only the video tells how long one is:
+    prepare-job refuses it alone in one line, and with --media the import stage reads it at the
+    video's 24 fps."""
+    media = tmp_path / "film.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "color=c=blue:s=160x120:r=24:d=8",
+                    "-f", "lavfi", "-i", "sine=f=440:d=8", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-shortest", str(media)], check=True)
+    subs = tmp_path / "film.sub"
+    subs.write_text("{24}{72}नमस्ते।\n{96}{144}आज मौसम अच्छा है।\n", encoding="utf-8")
+    alone = sh(["./prepare-job.sh", "--subs", str(subs), "-s", "hi", "-t", "en"], tmp_path, tmp_path / "out")
+    assert alone.returncode != 0 and len(alone.stderr.strip().splitlines()) == 1
+    assert "MicroDVD (times in frames) without its frame rate: give the video with --media" in alone.stderr
+    prep = sh(["./prepare-job.sh", "--subs", str(subs), "--media", str(media), "-s", "hi", "-t", "en"], tmp_path,
+              tmp_path / "out")
+    assert prep.returncode == 0, prep.stderr
+    job = tmp_path / "out" / prep.stdout.strip().splitlines()[-1]
+    env = clean_env(SUBTITLER_OUT_DIR=str(tmp_path / "out"))
+    stage = subprocess.run([str(REPO / ".venvs/common/bin/python"), "-m", "stages.import_subs", "--job", str(job)],
+                           cwd=REPO, env=env, capture_output=True, text=True)
+    assert stage.returncode == 0, stage.stderr
+    segments = json.loads((job / "transcript.json").read_text())["segments"]
+    assert [(s["start"], s["end"], s["text"]) for s in segments] == [(1.0, 3.0, "नमस्ते।"), (4.0, 6.0, "आज मौसम अच्छा है।")]

@@ -89,6 +89,15 @@ def probe(path: Path) -> dict:
     }
 
 
+def subtitle_streams(path: Path) -> list[dict]:
+    """The subtitle streams of a media file (index, codec_name, tags.language), none where ffprobe
+    cannot read it."""
+    result = subprocess.run([tool("ffprobe"), "-v", "error", "-select_streams", "s", "-show_entries",
+                             "stream=index,codec_name:stream_tags=language", "-of", "json", argument(path)],
+                            capture_output=True, text=True)
+    return json.loads(result.stdout or "{}").get("streams", []) if result.returncode == 0 else []
+
+
 def frame_rate(streams: list[dict]) -> float | None:
     """Frames per second of the first moving-picture stream (not cover art), or None."""
     for stream in streams:

@@ -23,6 +23,7 @@ prepare-job accepts is what the stage reads.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import warnings
@@ -109,12 +110,16 @@ def _numbers(numbers: list[int], shown: int = 12) -> str:
     return text + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
 
 
-def legacy_encodings(language: str | None) -> list[str]:
-    """The code pages the language's subtitles were saved in before UTF-8 (config/subtitle_languages.json)."""
+@functools.lru_cache(maxsize=1)
+def _language_table() -> dict:
     from shared.core import config
 
-    table = config.load_json(config.CONFIG_DIR / "subtitle_languages.json")["legacy_encodings"]
-    return table.get((language or "").partition("-")[0], [])
+    return config.load_json(config.CONFIG_DIR / "subtitle_languages.json")
+
+
+def legacy_encodings(language: str | None) -> list[str]:
+    """The code pages the language's subtitles were saved in before UTF-8 (config/subtitle_languages.json)."""
+    return _language_table()["legacy_encodings"].get((language or "").partition("-")[0], [])
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -130,12 +135,12 @@ def _utf16_without_bom(data: bytes) -> str | None:
 
 def _reads_right(text: str, language: str | None) -> bool:
     """Whether decoded text is in the language's script (where there is enough of it to tell)."""
-    from shared.core import config, scripts
+    from shared.core import scripts
 
     if not language:
         return True
     wrong = scripts.wrong_script(text, language)
-    also = config.load_json(config.CONFIG_DIR / "subtitle_languages.json").get("also_written_in", {})
+    also = _language_table().get("also_written_in", {})
     return wrong is None or wrong in {s for code in also.get(language.partition("-")[0], [])
                                       for s in scripts.unicode_scripts(code)}
 
@@ -242,18 +247,14 @@ def _wide_seconds(stamp: str) -> float | None:
     return int(hours or 0) * 3600 + int(minutes) * 60 + int(whole) + int(fraction) / 10 ** len(fraction)
 
 
-def _stamp(seconds: float) -> str:
-    milliseconds = round(seconds * 1000)
-    return (f"{milliseconds // 3600000:02d}:{milliseconds // 60000 % 60:02d}:{milliseconds // 1000 % 60:02d}."
-            f"{milliseconds % 1000:03d}")
-
-
 def _vtt_timings(text: str) -> tuple[str, list[tuple[float, float] | None], set[int]]:
     """The text with each timing line webvtt-py would not read but whose times are plain (a comma
     for the dot, minutes past 59 without hours) written as WebVTT; and the times of every timing
     line in order (None where unreadable), so a cue the parser leaves out can be told by number; and
     the numbers of the timing lines written anew."""
     import webvtt.vtt
+
+    from shared.subtitles.writer import clock
 
     pattern = webvtt.vtt.WebVTTCueBlock.CUE_TIMINGS_PATTERN
     lines, times, rewritten = text.split("\n"), [], set()
@@ -267,7 +268,7 @@ def _vtt_timings(text: str) -> tuple[str, list[tuple[float, float] | None], set[
             continue
         times.append((round(start, 3), round(end, 3)))
         if not pattern.match(line):
-            lines[index] = f"{arrow.group(1)}{_stamp(start)} --> {_stamp(end)}{arrow.group(4)}"
+            lines[index] = f"{arrow.group(1)}{clock(start)} --> {clock(end)}{arrow.group(4)}"
             rewritten.add(len(times))
     return "\n".join(lines), times, rewritten
 
@@ -289,6 +290,9 @@ def _webvtt(text: str, name: str, found: Imported) -> None:
         hours, minutes, whole, milliseconds = stamp.to_tuple()
         return hours * 3600 + minutes * 60 + whole + milliseconds / 1000.0
 
+    def skip(indices: range) -> None:
+        found.skipped += [(i + 1, "time unreadable" if timings[i] is None else "not read as a cue") for i in indices]
+
     at = 0  # the next timing line
     for caption in captions:
         start, end = seconds(caption.start_time), seconds(caption.end_time)
@@ -296,14 +300,12 @@ def _webvtt(text: str, name: str, found: Imported) -> None:
         if ahead is None:  # not a timing line of ours (cannot be): number it after the last
             ahead = at
             timings[at:at] = [(round(start, 3), round(end, 3))]
-        for skipped in range(at, ahead):
-            found.skipped.append((skipped + 1, "time unreadable" if timings[skipped] is None else "not read as a cue"))
+        skip(range(at, ahead))
         if ahead + 1 in rewritten:
             found.repaired.append((ahead + 1, "time not in WebVTT's form (a comma, or minutes past 59): read as written"))
         _cue(ahead + 1, start, end, caption.lines, found, any_tag=True)
         at = ahead + 1
-    for skipped in range(at, len(timings)):
-        found.skipped.append((skipped + 1, "time unreadable" if timings[skipped] is None else "not read as a cue"))
+    skip(range(at, len(timings)))
 
 
 EVENT_FIELDS = {"ass": ["Layer", "Start", "End", "Style", "Name", "MarginL", "MarginR", "MarginV", "Effect", "Text"],
@@ -330,11 +332,9 @@ def _events_in_their_usual_order(text: str) -> str:
         values = dict(zip(fields, rest.lstrip().split(",", len(fields) - 1)))
         return f"{kind}: " + ",".join(values.get(f.lower(), defaults.get(f.lower(), "")) for f in usual)
 
-    head, tail = text[:declared.start()], text[declared.start():]
-    lines = tail.split("\n")
-    lines[lines.index(declared.group(0).split("\n")[-1])] = "Format: " + ", ".join(usual)
-    return head + "\n".join(reordered(line) if re.match(r"(?:Dialogue|Comment):", line, re.I) else line
-                             for line in lines)
+    events = text[declared.end():].split("\n")
+    return (text[:declared.start(1)] + ", ".join(usual)
+            + "\n".join(reordered(line) if re.match(r"(?:Dialogue|Comment):", line, re.I) else line for line in events))
 
 
 def _pysubs2(text: str, name: str, found: Imported, fps: float | None = None) -> None:
@@ -351,10 +351,10 @@ def _pysubs2(text: str, name: str, found: Imported, fps: float | None = None) ->
         # Apple's lyric TTML times each line from the start, not from its <div>'s begin as TTML's
         # nesting would (pysubs2 issue #108)
         named = {"format_": "ttml", "ignore_par_time_offset": True}
+    declared = MICRODVD_RATE.match(text)
+    if declared:  # the rate the file was timed at wins over the video's
+        fps, text = float(declared.group(1)), text[declared.end():]
     try:
-        declared = MICRODVD_RATE.match(text)
-        if declared:  # the rate the file was timed at wins over the video's
-            fps, text = float(declared.group(1)), text[declared.end():]
         with warnings.catch_warnings():  # a style field it cannot parse: its default is all a cue needs
             warnings.simplefilter("ignore", RuntimeWarning)
             subs = pysubs2.SSAFile.from_string(text, keep_unknown_html_tags=True, fps=fps, **named)
@@ -383,15 +383,9 @@ def _pysubs2(text: str, name: str, found: Imported, fps: float | None = None) ->
 
 def _media_hint(path: Path, what: str) -> str:
     """What to do with a media file given as subtitles: its subtitle streams, and how to take one out."""
-    import json
-    import subprocess
-
     from shared.core import media
 
-    result = subprocess.run([media.tool("ffprobe"), "-v", "error", "-select_streams", "s", "-show_entries",
-                             "stream=index,codec_name:stream_tags=language", "-of", "json", media.argument(path)],
-                            capture_output=True, text=True)
-    streams = json.loads(result.stdout or "{}").get("streams", []) if result.returncode == 0 else []
+    streams = media.subtitle_streams(path)
     text = [s for s in streams if s.get("codec_name") in ("subrip", "ass", "ssa", "webvtt", "mov_text", "text")]
     name = path.name
     if text:

@@ -121,16 +121,18 @@ def _subs(cues: list[Cue], lang: str, fmt: str, with_karaoke: bool = False):
     return subs
 
 
+def clock(seconds: float) -> str:
+    """A time as WebVTT writes it, hours always: 01:02:03.456."""
+    ms = round(seconds * 1000)
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
 def plain(cues: list[Cue], lang: str) -> str:
     """The transcript: a cue a line, "[start --> end] Speaker: text", a dialogue cue a line per speaker."""
     dash = TextRules.of(lang).dialogue_dash
-    def stamp(t: float) -> str:
-        ms = round(t * 1000)
-        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
     out = []
     for cue in cues:
-        when = f"[{stamp(cue.start)} --> {stamp(cue.end)}]"
+        when = f"[{clock(cue.start)} --> {clock(cue.end)}]"
         if len(cue.speakers) == 2 and len(cue.lines) == 2:
             out += [f"{when} {name}: {line.removeprefix(dash).strip()}" for name, line in zip(cue.speakers, cue.lines)]
         else:

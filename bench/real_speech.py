@@ -29,7 +29,7 @@ Paths:
               stage's regions as clip_timestamps, one after another (timestamp tokens, temperature
               fallback, no previous text), the same call the stage made then
 
-Printed per path: WER, words out / spoken, the spoken words missing from the transcript (deleted:
+Printed per path: WER, words out / spoken, wall seconds (run-pipeline.sh for ours), the spoken words missing from the transcript (deleted:
 speech dropped) and the words it adds (inserted), and word start error against the aligned LibriVox
 words (median and 90th percentile of |hypothesis start - aligned start| over the words both share); then,
 for packed against per-region, how far the same words' starts moved.
@@ -151,7 +151,8 @@ def make_media(minutes: float, out: Path, cache: Path, seed: int = 0) -> tuple[s
     return " ".join(spoken), aligned
 
 
-def ours(media: Path, out: Path, model: str, overrides: dict) -> list[tuple[float, str]]:
+def ours(media: Path, out: Path, model: str, overrides: dict) -> tuple[list[tuple[float, str]], float]:
+    """The transcript's timed words, and run-pipeline.sh's wall seconds."""
     env = {**os.environ, "SUBTITLER_OUT_DIR": str(out), "HF_HUB_OFFLINE": "1"}
     prep = transcribe_speed.subprocess.run(
         [str(REPO / "prepare-job.sh"), "--media", str(media), "--workflow", "transcribe", "-s", "en", "--model", model],
@@ -162,14 +163,14 @@ def ours(media: Path, out: Path, model: str, overrides: dict) -> list[tuple[floa
         job = json.loads(job_file.read_text())
         job.setdefault("overrides", {}).setdefault("asr", {}).update(overrides)
         job_file.write_text(json.dumps(job))
-    transcribe_speed.timed([str(REPO / "run-pipeline.sh"), "-j", job_id], env)
+    seconds = transcribe_speed.timed([str(REPO / "run-pipeline.sh"), "-j", job_id], env)[0]["seconds"]
     transcript = json.loads((out / job_id / "transcript.json").read_text())
-    return [(w["start"], w["word"]) for s in transcript["segments"] for w in s["words"]]
+    return [(w["start"], w["word"]) for s in transcript["segments"] for w in s["words"]], seconds
 
 
-def batched(media: Path, model: str) -> list[tuple[float, str]]:
+def batched(media: Path, model: str) -> tuple[list[tuple[float, str]], float]:
     found = transcribe_speed.run_batched(media, model, True)
-    return [(start, word) for start, word in found["words"]]
+    return [(start, word) for start, word in found["words"]], found["seconds"]
 
 
 def _norm(items) -> list[tuple[float, str]]:
@@ -234,27 +235,29 @@ def main() -> int:
                        for index, (path, overrides) in enumerate(paths.items())}
             results["fw batched"] = batched(media, args.model)
             if args.before_packing:
-                results["before packing"] = [(start, word) for start, word in transcribe_speed.run_before_packing(
-                    media, tmp / f"{seed}-0", args.model)["words"]]
+                before = transcribe_speed.run_before_packing(media, tmp / f"{seed}-0", args.model)
+                results["before packing"] = [(start, word) for start, word in before["words"]], before["seconds"]
             print(f"seed {seed}: {args.minutes:g} min of LibriVox and espeak-ng speech in turn, {args.model}, "
                   f"{sum(map(len, aligned))} aligned LibriVox words", flush=True)
-            for path, found in results.items():
+            for path, (found, seconds) in results.items():
                 text = " ".join(w for _, w in found)
                 wer, errors = word_error_rate(reference, text), error_counts(reference, text)
                 totals.setdefault(path, []).append((wer, len(words(text)), spoken, errors["deleted"],
-                                                    errors["inserted"]))
+                                                    errors["inserted"], seconds))
                 print(f"  {path:<16} WER {wer:.3f}  words {len(words(text))}/{spoken}  "
-                      f"deleted {errors['deleted']} inserted {errors['inserted']}  "
+                      f"deleted {errors['deleted']} inserted {errors['inserted']}  {seconds:.1f} s  "
                       f"start error vs aligned: {spread(against_aligned(aligned, found))}", flush=True)
             if "per-region" in results:
-                runs = [results["per-region"][i:i + 20] for i in range(0, len(results["per-region"]), 20)]
+                per_region = results["per-region"][0]
+                runs = [per_region[i:i + 20] for i in range(0, len(per_region), 20)]
                 for path in [p for p in results if p.startswith("packed")]:
-                    print(f"  {path} vs per-region, same words: {spread(against_aligned(runs, results[path]))}")
+                    print(f"  {path} vs per-region, same words: {spread(against_aligned(runs, results[path][0]))}")
         if len(totals[next(iter(totals))]) > 1:
             for path, rows in totals.items():
                 print(f"mean over {len(rows)} seeds: {path:<16} WER {sum(r[0] for r in rows) / len(rows):.4f}  "
                       f"words {sum(r[1] for r in rows)}/{sum(r[2] for r in rows)}  "
-                      f"deleted {sum(r[3] for r in rows)} inserted {sum(r[4] for r in rows)}")
+                      f"deleted {sum(r[3] for r in rows)} inserted {sum(r[4] for r in rows)}  "
+                      f"time {sum(r[5] for r in rows):.1f} s in all")
     return 0
 
 

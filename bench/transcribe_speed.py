@@ -39,6 +39,7 @@ at 60 min <= the 10-minute one + 190 MB (issue 10).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -119,15 +120,19 @@ def make_media(minutes: float, out: Path, cache: Path) -> str:
     return " ".join(spoken)
 
 
-def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (GB, the process tree) and stdout of a command."""
+def timed(cmd: list[str], env: dict) -> tuple[dict, str]:
+    """{"seconds": wall seconds, "cpu": CPU seconds (user and system, of the command and every process
+    it waited for), "rss": peak RSS in GB (the largest process of the tree)}, and the command's stdout.
+    CPU time is the steadier measure on a shared machine: another tenant's work lengthens the wall
+    time of both paths, by different amounts, and their CPU time far less."""
     started = time.monotonic()
-    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *cmd], env=env, capture_output=True, text=True)
+    result = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M cpu=%U+%S", *cmd], env=env, capture_output=True,
+                            text=True)
     seconds = time.monotonic() - started
     if result.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed: {result.stderr[-2000:]}")
-    rss = int(re.findall(r"maxrss_kb=(\d+)", result.stderr)[-1]) / 2**20
-    return seconds, rss, result.stdout
+    rss, user, system = re.findall(r"maxrss_kb=(\d+) cpu=([\d.]+)\+([\d.]+)", result.stderr)[-1]
+    return {"seconds": seconds, "cpu": float(user) + float(system), "rss": int(rss) / 2**20}, result.stdout
 
 
 def run_ours(media: Path, out: Path, model: str, engine: str | None = None, speakers: str = "off",
@@ -144,10 +149,10 @@ def run_ours(media: Path, out: Path, model: str, engine: str | None = None, spea
         job = json.loads(job_file.read_text())
         job.setdefault("overrides", {}).setdefault("asr", {}).update(asr)
         job_file.write_text(json.dumps(job, indent=2))
-    seconds, rss, _ = timed([str(REPO / "run-pipeline.sh"), "-j", job_id], env)
+    took, _ = timed([str(REPO / "run-pipeline.sh"), "-j", job_id], env)
     transcript = json.loads((out / job_id / "transcript.json").read_text())
     decoding = transcript.get("decoding", {})
-    return {"seconds": seconds, "rss": rss, "text": " ".join(s["text"] for s in transcript["segments"]),
+    return {**took, "text": " ".join(s["text"] for s in transcript["segments"]),
             "redecoded": len(decoding.get("redecoded", [])), "windows": decoding.get("windows", 0),
             "recovery_windows": decoding.get("recovery_windows", 0), "alone": decoding.get("decoded_alone", 0),
             "dropped": len(transcript.get("dropped", []))}
@@ -160,10 +165,10 @@ def run_batched(media: Path, model: str, word_timestamps: bool) -> dict:
         k: workflows.stage_settings(job, "vad")[k]
         for k in ("threshold", "min_silence_duration_ms", "speech_pad_ms", "min_speech_duration_ms")}}
     settings.update(model=str(catalog.require(model, "asr")), word_timestamps=word_timestamps)
-    seconds, rss, out = timed([str(manager.python_for("common")), "-c", BATCHED, str(media), json.dumps(settings)],
+    took, out = timed([str(manager.python_for("common")), "-c", BATCHED, str(media), json.dumps(settings)],
                               manager.stage_env("common", threads=settings["threads"]))
     found = json.loads(out.strip().splitlines()[-1])
-    return {"seconds": seconds, "rss": rss, "text": found["text"], "words": found["words"]}
+    return {**took, "text": found["text"], "words": found["words"]}
 
 
 SEQUENTIAL = """
@@ -187,10 +192,10 @@ def run_before_packing(media: Path, job_out: Path, model: str) -> dict:
     settings = workflows.stage_settings({"overrides": {"asr": {"model": model}}}, "asr")
     settings.update(model=str(catalog.require(model, "asr")),
                     regions=json.loads(next(job_out.glob("*/vad.json")).read_text())["regions"])
-    seconds, rss, out = timed([str(manager.python_for("common")), "-c", SEQUENTIAL, str(media), json.dumps(settings)],
+    took, out = timed([str(manager.python_for("common")), "-c", SEQUENTIAL, str(media), json.dumps(settings)],
                               manager.stage_env("common", threads=settings["threads"]))
     found = json.loads(out.strip().splitlines()[-1])
-    return {"seconds": seconds, "rss": rss, "text": found["text"], "words": found["words"]}
+    return {**took, "text": found["text"], "words": found["words"]}
 
 
 MLX_BARE = """
@@ -213,9 +218,9 @@ def mlx_copy(model: str) -> Path:
 def run_mlx_bare(media: Path, model: str) -> dict:
     manager = EnvironmentManager()
     threads = workflows.stage_settings({}, "asr")["threads"]
-    seconds, rss, out = timed([str(manager.python_for("mlx")), "-c", MLX_BARE, str(media), str(mlx_copy(model))],
+    took, out = timed([str(manager.python_for("mlx")), "-c", MLX_BARE, str(media), str(mlx_copy(model))],
                               manager.stage_env("mlx", threads=threads))
-    return {"seconds": seconds, "rss": rss, "text": json.loads(out.strip().splitlines()[-1])["text"]}
+    return {**took, "text": json.loads(out.strip().splitlines()[-1])["text"]}
 
 
 def run_whisperx(media: Path, model: str, tmp: Path) -> dict | None:
@@ -224,21 +229,21 @@ def run_whisperx(media: Path, model: str, tmp: Path) -> dict | None:
     if not cli.exists():
         return None
     threads = workflows.stage_settings({}, "asr")["threads"]
-    seconds, rss, _ = timed([str(cli), str(media), "--model", str(catalog.require(model, "asr")),
+    took, _ = timed([str(cli), str(media), "--model", str(catalog.require(model, "asr")),
                              "--compute_type", "int8", "--device", "cpu", "--language", "en", "--no_align",
                              "--vad_method", "pyannote", "--threads", str(threads), "--batch_size", "8",
                              "--output_format", "json", "--output_dir", str(tmp)],
                             manager.stage_env("whisperx", threads=threads))
     data = json.loads((tmp / f"{media.stem}.json").read_text())
-    return {"seconds": seconds, "rss": rss, "text": " ".join(s["text"] for s in data["segments"])}
+    return {**took, "text": " ".join(s["text"] for s in data["segments"])}
 
 
 def best(runs: list[dict]) -> dict:
-    """The fastest of a path's runs (noise on a shared machine only adds time), with the median and
-    the highest peak RSS of them all."""
+    """The fastest of a path's runs (noise on a shared machine only adds time), with the median, the
+    least CPU time and the highest peak RSS of them all."""
     fastest = dict(min(runs, key=lambda r: r["seconds"]))
     times = sorted(r["seconds"] for r in runs)
-    fastest.update(median=times[len(times) // 2], rss=max(r["rss"] for r in runs))
+    fastest.update(median=times[len(times) // 2], rss=max(r["rss"] for r in runs), cpu=min(r["cpu"] for r in runs))
     return fastest
 
 
@@ -298,13 +303,15 @@ def main() -> int:
               f"(length ratio {max(ours) / min(ours):.1f}); peak RSS {long_['rss']:.2f} GB vs {short['rss']:.2f} GB "
               f"(+{(long_['rss'] - short['rss']) * 1024:.0f} MB)")
     if rows:
-        print("\n| media | model | ours | batched | batched+w | ours / batched | ours / batched+w | WER ours / batched+w "
-              "| deleted ours / batched+w | words ours / spoken | re-decoded (packed windows, alone) |\n" + "|---" * 11 + "|")
+        print("\n| media | model | ours | batched | batched+w | ours / batched | ours / batched+w | CPU ours / batched "
+              "| CPU ours / batched+w | WER ours / batched+w | deleted ours / batched+w | words ours / spoken "
+              "| re-decoded (packed windows, alone) |\n" + "|---" * 13 + "|")
         for label in dict.fromkeys(r["label"] for r in rows):
             got = {r["path"]: r for r in rows if r["label"] == label}
             o, b, w = got["ours"], got["batched"], got["batched+w"]
             print(f"| {label.rsplit(' ', 1)[0]} | {label.rsplit(' ', 1)[1]} | {o['seconds']:.1f} s | {b['seconds']:.1f} s "
                   f"| {w['seconds']:.1f} s | {o['seconds'] / b['seconds']:.2f} | {o['seconds'] / w['seconds']:.2f} "
+                  f"| {o['cpu'] / b['cpu']:.2f} | {o['cpu'] / w['cpu']:.2f} "
                   f"| {o['wer']:.3f} / {w['wer']:.3f} | {o['deleted']} / {w['deleted']} | {o['words']} / {o['spoken']} "
                   f"| {o['redecoded']} ({o['recovery_windows']}, {o['alone']}) |")
     return 0
@@ -327,12 +334,18 @@ def measure(args, media: Path, reference: str, spoken: int, label: str, minutes:
     """Every path on one media and model, args.rounds times interleaved; prints and returns the rows."""
     runs: dict[str, list[dict]] = {}
     for round_ in range(args.rounds):  # interleaved, so a busy spell on the machine hits every path
-        found = {"ours": run_ours(media, out / f"ours-{round_}", model, speakers=args.speakers),
-                 "batched": run_batched(media, model, False),
-                 "batched+w": run_batched(media, model, True)}
-        for variant in args.variant:
-            found[f"ours[{variant}]"] = run_ours(media, out / f"v{len(found)}-{round_}", model, speakers=args.speakers,
-                                                asr=parse_variant(variant))
+        # Each round starts with another path, so that no path is always the one run first (after
+        # another model's runs, on a cache or a machine that has just changed).
+        paths = {"ours": lambda: run_ours(media, out / f"ours-{round_}", model, speakers=args.speakers),
+                 "batched": lambda: run_batched(media, model, False),
+                 "batched+w": lambda: run_batched(media, model, True)}
+        for index, variant in enumerate(args.variant):
+            paths[f"ours[{variant}]"] = functools.partial(run_ours, media, out / f"v{index}-{round_}", model,
+                                                          speakers=args.speakers, asr=parse_variant(variant))
+        names = list(paths)
+        names = names[round_ % len(names):] + names[:round_ % len(names)]
+        found = {name: paths[name]() for name in names}
+        found = {name: found[name] for name in paths}  # printed in the usual order
         if args.whisperx:
             found["whisperx"] = run_whisperx(media, model, out / f"wx-{round_}")
         if args.mlx:
@@ -357,13 +370,13 @@ def measure(args, media: Path, reference: str, spoken: int, label: str, minutes:
         extra = (f", windows {r['windows']}, re-decoded {r['redecoded']} (recovery windows {r['recovery_windows']}, "
                  f"alone {r['alone']}), dropped {r['dropped']}" if path.startswith("ours") else "")
         spread = f" (median {r['median']:.1f} s)" if args.rounds > 1 else ""
-        print(f"{label}  {path:<9} {r['seconds']:7.1f} s{spread}  WER {r['wer']:.3f}  words "
+        print(f"{label}  {path:<9} {r['seconds']:7.1f} s{spread}  CPU {r['cpu']:6.1f} s  WER {r['wer']:.3f}  words "
               f"{r['words']}/{spoken} (deleted {r['deleted']}, inserted {r['inserted']})  "
               f"peak RSS {r['rss']:.2f} GB{extra}", flush=True)
     for ours in [p for p in results if p == "ours" or p.startswith("ours[")]:
         for base in ("batched", "batched+w"):
-            print(f"{label}  {ours} / {base} time = {results[ours]['seconds'] / results[base]['seconds']:.2f}",
-                  flush=True)
+            print(f"{label}  {ours} / {base} time = {results[ours]['seconds'] / results[base]['seconds']:.2f}, "
+                  f"CPU time = {results[ours]['cpu'] / results[base]['cpu']:.2f}", flush=True)
     if "before" in results:
         ours, before = results["ours"], results["before"]
         print(f"{label}  ours / before packing: WER {ours['wer']:.3f} / {before['wer']:.3f} (goal: no "

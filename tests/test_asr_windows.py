@@ -11,7 +11,7 @@ from conftest import REPO, clean_env
 from shared.asr import coverage, decoding, guard
 from shared.asr.windows import Window, pack, split_long
 from shared.core import config
-from shared.core.scoring import recall
+from shared.core.scoring import recall, word_error_rate
 
 sys.path.insert(0, str(REPO / "scripts"))
 import make_sample  # noqa: E402
@@ -112,7 +112,7 @@ def test_a_window_is_decoded_with_its_own_gap(noise_wav):
 
     windows = [Window(1, 16, SPANS[:4], gap=0.25), Window(40, 43, [SPANS[4]])]
     decoded = decoding.decode_windows(records, noise_wav, windows, {**ASR, "batch_size": 2, "gap_seconds": 1.0})
-    assert heard == pytest.approx([12 + 3 * 0.25, 3])
+    assert sorted(heard) == pytest.approx([3, 12 + 3 * 0.25])
     starts = [w["start"] for seg in decoded[0] for w in seg["words"]]
     assert all(any(s <= t < e for s, e in SPANS[:4]) for t in starts)
     assert all(sum(1 for t in starts if s <= t < e) >= 5 for s, e in SPANS[:4])
@@ -253,7 +253,7 @@ def test_workers_are_capped_by_the_threads_and_share_them():
 
 def test_batches_decoded_side_by_side_come_back_as_one_at_a_time(noise_wav):
     """Two workers decode two batches at once, each on a thread of its own, and the windows come back
-    in time order, the same as one batch at a time; progress is told after each batch."""
+    in their order, the same as one batch at a time; progress is told after each batch."""
     import threading
     import time
 
@@ -276,12 +276,33 @@ def test_batches_decoded_side_by_side_come_back_as_one_at_a_time(noise_wav):
     told = []
     one = decoding.decode_windows(slow, noise_wav, windows, {**base, "workers": 1, "threads": 2})
     assert most[0] == 1
-    two = decoding.decode_windows(slow, noise_wav, windows, {**base, "workers": 2, "threads": 2}, on_window=told.append)
+    two = decoding.decode_windows(slow, noise_wav, windows, {**base, "workers": 2, "threads": 2},
+                                  on_batch=lambda done, total: told.append((done, total)))
     assert most[0] == 2 and len(threads) >= 2
     times = lambda decoded: [[(round(w["start"], 6), round(w["end"], 6)) for seg in found for w in seg["words"]]
                              for found in decoded]
     assert times(two) == times(one) and [coverage.word_count(found) for found in two] == [6] * 10
-    assert len(told) == 4 and told[-1] is windows[-1]
+    assert told == [(3, 10), (6, 10), (8, 10), (10, 10)]
+    for window, found in zip(windows, two):  # each window's words where its speech is
+        assert all(window.start <= w["start"] <= w["end"] <= window.end + 0.01 for seg in found for w in seg["words"])
+
+
+def test_windows_of_like_length_are_decoded_together(noise_wav):
+    """A batch's encoder hears as long as its longest window: the short windows go together, the
+    long ones together, and each comes back in its place."""
+    batches = []
+
+    def records(samples, clips):
+        batches.append([round(clip["end"] - clip["start"], 3) for clip in clips])
+        return [{"start": clip["start"], "end": clip["end"], "text": "", "words": words(*sound_words(samples, clip, False))}
+                for clip in clips]
+
+    long_, short = Window(1, 16, SPANS[:4]), Window(40, 43, [SPANS[4]])
+    windows = [long_, short, long_, short]
+    decoded = decoding.decode_windows(records, noise_wav, windows, {**ASR, "batch_size": 2, "workers": 1,
+                                                                    "gap_seconds": 1.0})
+    assert batches == [[3.0, 3.0], [15.0, 15.0]]
+    assert [coverage.word_count(found) for found in decoded] == [24, 6, 24, 6]
 
 
 def test_a_region_decoded_again_goes_between_the_words_around_it(noise_wav):
@@ -568,3 +589,56 @@ def test_silero_reads_the_audio_a_block_at_a_time_and_finds_what_faster_whisper_
             check=True).stdout)
         assert found["threads"] == 2 and found["their_threads"] == 1
         assert len(found["ours"]) >= 3 and found["ours"] == found["theirs"]
+
+
+def test_the_encoder_hears_the_longest_window_of_a_batch_and_a_margin_after_it():
+    from shared.asr.engine_faster_whisper import encoder_frames
+
+    trimmed = {**ASR, "encoder_min_seconds": 10, "encoder_margin_seconds": 2}
+    clips = [{"start": 0.0, "end": 3.2}, {"start": 4.2, "end": 12.9}]
+    assert encoder_frames(clips[:1], trimmed) == 1000       # 3.2 s: at least 10 s
+    assert encoder_frames(clips, trimmed) == 1100           # the longest, 8.7 s: 9 s and 2 s after it
+    assert encoder_frames([{"start": 0.0, "end": 29.5}], trimmed) == 3000  # never past Whisper's 30 s
+    assert encoder_frames([{"start": 0.0, "end": 3.2}], {**trimmed, "encoder_min_seconds": 30}) == 3000  # off
+
+
+# The sample's first sentences in one clip, decoded by the stage's decoder with Whisper's whole 30 s
+# window and with the encoder trimmed; the encoder's input recorded.
+TRIMMED = """
+import json, sys
+from faster_whisper.audio import decode_audio
+from shared.asr import engine_faster_whisper
+from shared.core import config
+settings = {**config.pipeline_defaults()["asr"], "model": "tiny.en", "device": "cpu", "compute_type": "int8",
+            "threads": 2, "workers": 1}
+model = engine_faster_whisper.load_model(settings)
+frames = []
+encode = model.encode
+model.encode = lambda features: frames.append(features.shape[-1]) or encode(features)
+audio = decode_audio(sys.argv[1])[:int(float(sys.argv[2]) * 16000)]
+heard = {}
+for name, least in (("whole", 30), ("trimmed", 0)):
+    decoder = engine_faster_whisper.faster_whisper_decoder(
+        model, {**settings, "encoder_min_seconds": least, "encoder_margin_seconds": 1}, "en", None)
+    segments = decoder(audio, [{"start": 0.0, "end": len(audio) / 16000}])
+    heard[name] = {"text": " ".join(s["text"] for s in segments), "words": [w for s in segments for w in s["words"]]}
+print(json.dumps({"frames": frames, **heard}))
+"""
+
+
+def test_a_window_heard_without_its_padding_gives_the_same_words():
+    """Whisper pads every window to 30 s and its encoder costs the same for 9 s of speech as for 30:
+    the stage's decoder gives the encoder the longest clip and a margin, and the words are the
+    ones heard with the whole window, timed within the clip."""
+    seconds = 9.0
+    run = subprocess.run([str(REPO / ".venvs" / "common" / "bin" / "python"), "-c", TRIMMED,
+                          str(REPO / "scripts" / "sample" / "sample.en.flac"), str(seconds)], cwd=REPO,
+                         env=clean_env(HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO)), capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found["frames"] == [3000, 1000]  # 9 s and 1 s after it, where the whole window is 3000
+    whole, trimmed = found["whole"], found["trimmed"]
+    assert len(whole["text"].split()) >= 15
+    assert word_error_rate(whole["text"], trimmed["text"]) <= 0.05, (whole["text"], trimmed["text"])
+    assert all(0.0 <= w["start"] <= w["end"] <= seconds + 0.05 for w in trimmed["words"])

@@ -112,11 +112,10 @@ def _expected_rate(found: list[tuple[int, float]], settings: dict) -> float | No
 
 def decode_alone(transcribe, audio_path, spans: list[tuple[int, tuple]], settings: dict):
     """(window index, span, segments) for each (window index, span) given, the span decoded on its
-    own, in batches of like length (a batch decodes as long as its longest)."""
-    order = sorted(range(len(spans)), key=lambda i: spans[i][1][1] - spans[i][1][0])
-    alone = [Window(s, e, [(s, e)]) for s, e in (spans[i][1] for i in order)]
-    found = dict(zip(order, decode_windows(transcribe, audio_path, alone, settings)))
-    return [(index, span, found[i]) for i, (index, span) in enumerate(spans)]
+    own (decode_windows batches them by length)."""
+    alone = [Window(s, e, [(s, e)]) for _, (s, e) in spans]
+    return [(index, span, found) for (index, span), found in zip(spans, decode_windows(transcribe, audio_path, alone,
+                                                                                       settings))]
 
 
 def _split(segments: list[dict], pieces: list[tuple[float, float]]) -> dict[tuple, list[dict]]:
@@ -226,12 +225,11 @@ def decode_checked(transcribe, audio_path, vad: dict, settings: dict,
     word. Returns the segments in time order, the record of what was decoded again (each entry
     says how) and the windows decoded: {"windows", "recovery_windows" (packed), "decoded_alone"}."""
     windows = speech_windows(audio_path, vad, settings) if windows is None else windows
-    duration = max(vad["duration"], 0.001)
 
-    def progress(window):
-        print(f"progress: {min(1.0, window.end / duration):.0%}", file=sys.stderr, flush=True)
+    def progress(done: int, total: int):
+        print(f"progress: {done / total:.0%}", file=sys.stderr, flush=True)
 
-    decoded = decode_windows(transcribe, audio_path, windows, settings, on_window=progress)
+    decoded = decode_windows(transcribe, audio_path, windows, settings, on_batch=progress)
     # A repetition loop or phantom covers its regions with words that are no speech: they are not
     # counted, so those regions are decoded again; the phantoms go out with the rest, for the guard
     # to drop and record.

@@ -48,31 +48,37 @@ def batch_size(settings: dict) -> int:
     return max(1, int(settings["batch_size"]) // workers(settings))
 
 
-def decode_windows(transcribe, audio_path, windows: list[Window], settings: dict, on_window=None) -> list[list[dict]]:
-    """Each window's segments, decoded a batch of windows at a time by the engine's transcribe(audio,
-    clips), which returns segment dicts (start, end, text, avg_logprob, no_speech_prob,
-    compression_ratio, words) timed in the joined audio.
+def decode_windows(transcribe, audio_path, windows: list[Window], settings: dict, on_batch=None) -> list[list[dict]]:
+    """Each window's segments (in the order of `windows`), decoded a batch of windows at a time by the
+    engine's transcribe(audio, clips), which returns segment dicts (start, end, text, avg_logprob,
+    no_speech_prob, compression_ratio, words) timed in the joined audio.
 
     A window's audio is its speech pieces joined without the pauses between them (gap_seconds of
     silence in their place), as faster-whisper's own VAD path does: across a long pause the decoder
-    tends to stop and skip what follows. Times are mapped back piece by piece. The batches are
-    decoded `workers` at a time (transcribe must then be safe to call from several threads), each
-    read from the WAV when its turn comes: memory holds that many batches, and does not grow with
-    the film."""
+    tends to stop and skip what follows. Times are mapped back piece by piece. The windows go into
+    batches by the length heard, the shortest together: a batch's encoder hears as long as its
+    longest window (engine_faster_whisper.encoder_frames). The batches are decoded `workers` at a
+    time (transcribe must then be safe to call from several threads), each read from the WAV when its
+    turn comes: memory holds that many batches, and does not grow with the film. on_batch(done,
+    total) is told the windows decoded after each batch."""
     at_once = workers(settings)
-    groups = batches(windows, batch_size(settings), at_once)
-    decode = functools.partial(_decode_batch, transcribe, audio_path, float(settings["gap_seconds"]))
+    gap = float(settings["gap_seconds"])
+    order = sorted(range(len(windows)), key=lambda i: (windows[i].heard(gap if windows[i].gap is None
+                                                                       else windows[i].gap), i))
+    groups = batches(order, batch_size(settings), at_once)
+    decode = functools.partial(_decode_batch, transcribe, audio_path, gap)
     pool = concurrent.futures.ThreadPoolExecutor(at_once, thread_name_prefix="decode") if at_once > 1 else None
-    out: list[list[dict]] = []
+    found: dict[int, list[dict]] = {}
     try:
-        for group, found in zip(groups, pool.map(decode, groups) if pool else map(decode, groups)):
-            out += found
-            if on_window:
-                on_window(group[-1])
+        jobs = [[windows[i] for i in group] for group in groups]
+        for group, decoded in zip(groups, pool.map(decode, jobs) if pool else map(decode, jobs)):
+            found.update(zip(group, decoded))
+            if on_batch:
+                on_batch(len(found), len(windows))
     finally:
         if pool:  # a batch that failed stops the rest: those not started are not decoded
             pool.shutdown(cancel_futures=True)
-    return out
+    return [found[i] for i in range(len(windows))]
 
 
 def _decode_batch(transcribe, audio_path, gap: float, group: list[Window]) -> list[list[dict]]:

@@ -7,6 +7,8 @@ the usual source of repeated-phrase hallucination.
 
 from __future__ import annotations
 
+import math
+
 from shared.asr import script_check
 from shared.asr.coverage import decode_checked
 from shared.asr.decoding import detect_language, threads_each, workers
@@ -56,7 +58,8 @@ def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str |
     from faster_whisper import BatchedInferencePipeline
 
     def transcribe(audio, clips: list[dict]) -> list[dict]:
-        segments, _ = BatchedInferencePipeline(model).transcribe(
+        heard = _HeardOnly(model, encoder_frames(clips, settings))
+        segments, _ = BatchedInferencePipeline(heard).transcribe(
             audio, language=language, task=task, initial_prompt=prompt, clip_timestamps=clips, batch_size=len(clips),
             word_timestamps=True, beam_size=int(settings["beam_size"]), hotwords=hotwords,
             without_timestamps=bool(settings["without_timestamps"]))
@@ -65,6 +68,40 @@ def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str |
                  "words": [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
                            for w in (seg.words or [])]} for seg in segments]
     return transcribe
+
+
+FRAMES_PER_SECOND = 100  # Whisper's mel frames (the encoder's output has half as many)
+
+
+WHOLE_WINDOW = 3000  # mel frames in Whisper's 30 s window
+
+
+def encoder_frames(clips: list[dict], settings: dict) -> int:
+    """Mel frames the encoder hears for a batch of clips: the longest clip's whole seconds and
+    encoder_margin_seconds of the padding after it, at least encoder_min_seconds, at most Whisper's
+    30 s window. The encoder's cost is the same for 3 s of speech as for 30 (the rest is padding);
+    most of the padding left out, a short window costs a fraction (bench/README.md: tiny.en on real
+    speech, the same words in 15 % less time)."""
+    longest = max((c["end"] - c["start"] for c in clips), default=0.0)
+    seconds = max(float(settings["encoder_min_seconds"]),
+                  math.ceil(longest) + float(settings["encoder_margin_seconds"]))
+    return min(WHOLE_WINDOW, int(math.ceil(seconds * FRAMES_PER_SECOND)))
+
+
+class _HeardOnly:
+    """The WhisperModel as BatchedInferencePipeline sees it, its encoder given only the first `frames`
+    mel frames of each clip (the pipeline pads every clip to 30 s). Everything else is the model's.
+    Word times stay within what is heard: the pipeline aligns a clip over its whole seconds, which
+    encoder_frames always keeps."""
+
+    def __init__(self, model, frames: int):
+        self._model, self._frames = model, frames
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def encode(self, features):
+        return self._model.encode(features[..., :self._frames])
 
 
 def faster_whisper_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None,

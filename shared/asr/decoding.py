@@ -63,14 +63,13 @@ def decode_windows(transcribe, audio_path, windows: list[Window], settings: dict
     total) is told the windows decoded after each batch."""
     at_once = workers(settings)
     gap = float(settings["gap_seconds"])
-    order = sorted(range(len(windows)), key=lambda i: (windows[i].heard(gap if windows[i].gap is None
-                                                                       else windows[i].gap), i))
+    order = sorted(range(len(windows)), key=lambda i: windows[i].heard(windows[i].pause(gap)))
     groups = batches(order, batch_size(settings), at_once)
+    jobs = [[windows[i] for i in group] for group in groups]
     decode = functools.partial(_decode_batch, transcribe, audio_path, gap)
     pool = concurrent.futures.ThreadPoolExecutor(at_once, thread_name_prefix="decode") if at_once > 1 else None
     found: dict[int, list[dict]] = {}
     try:
-        jobs = [[windows[i] for i in group] for group in groups]
         for group, decoded in zip(groups, pool.map(decode, jobs) if pool else map(decode, jobs)):
             found.update(zip(group, decoded))
             if on_batch:
@@ -88,7 +87,7 @@ def _decode_batch(transcribe, audio_path, gap: float, group: list[Window]) -> li
     parts, clips, maps, offset = [], [], [], 0.0
     with wave.open(str(audio_path), "rb") as wav:
         for window in group:
-            start_offset, mapping, between = offset, [], gap if window.gap is None else window.gap
+            start_offset, mapping, between = offset, [], window.pause(gap)
             for index, (start, end) in enumerate(window.pieces):
                 if index:
                     silence = np.zeros(int(joined_pause(window.pieces[index - 1][1], start, between) * SAMPLE_RATE),

@@ -39,6 +39,10 @@ class Window:
         """Pauses between the pieces (none between the parts of one region)."""
         return sum(1 for a, b in zip(self.pieces, self.pieces[1:]) if b[0] - a[1] > 1e-6)
 
+    def pause(self, gap: float) -> float:
+        """The silence joined in place of each pause: the window's own gap, else the caller's."""
+        return gap if self.gap is None else self.gap
+
     def heard(self, gap: float) -> float:
         """Seconds of audio the decoder hears: the pieces, with the silence joined between them."""
         return self.speech + sum(joined_pause(a[1], b[0], gap) for a, b in zip(self.pieces, self.pieces[1:]))

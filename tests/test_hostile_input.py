@@ -182,3 +182,21 @@ def test_control_characters_never_reach_a_file_name():
     path = job_dirs.subtitle_path(job, Path("/out/job"), "hi", "srt")
     assert path.name == "news_at ten_.hi.srt" and path.name.isprintable()
     assert job_dirs.stem(Path("a\tb.mkv")) == "a_b"
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_no_error():
+    """`./run-pipeline.sh -j JOB | head -2`: the reader goes after two lines. BrokenPipeError is an
+    OSError, and the one-line mapping of OS errors must not turn it into a traceback."""
+    program = ("import sys; sys.path.insert(0, sys.argv[1]); from shared.core.errors import run_cli\n"
+               "def main():\n"
+               "    for n in range(200000):\n"
+               "        print('line', n, flush=True)\n"
+               "run_cli(main, prog='run-pipeline.sh')\n")
+    proc = subprocess.Popen([sys.executable, "-c", program, str(REPO)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert first == b"line 0\n"
+    assert stderr == ""

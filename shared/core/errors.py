@@ -80,6 +80,8 @@ def run_cli(main: Callable[[], int | None], prog: str | None = None) -> None:
         code = main()
     except UserError as exc:
         _fail(exc, prog)
+    except BrokenPipeError:  # output piped into head or less and closed early: not an error (an OSError:
+        _quiet_exit()        # caught before the OSError clause below, which would re-raise it)
     except OSError as exc:  # a full disk, a read-only or forbidden directory: one line too
         mapped = os_error(exc)
         if mapped is None:
@@ -88,7 +90,14 @@ def run_cli(main: Callable[[], int | None], prog: str | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except BrokenPipeError:  # output piped into head or less and closed early: not an error
-        sys.stderr.close()
-        sys.exit(0)
     sys.exit(code or 0)
+
+
+def _quiet_exit() -> None:
+    """Exit 0 with stdout's reader gone: stdout is pointed at /dev/null first, or Python's own flush
+    of it at exit fails again and prints an 'Exception ignored' line."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(0)

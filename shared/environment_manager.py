@@ -132,34 +132,92 @@ class EnvironmentManager:
         return self.run_module(venv, f"stages.{stage}", args, log_path=log_path, allow_download=allow_download,
                                threads=threads, timeout=timeout, on_poll=on_poll, poll_seconds=poll_seconds)
 
+    def start_stage(self, stage: str, args: Sequence[str], *, log_path: Path, engine: str | None = None,
+                    allow_download: bool = False, held: bool = False) -> "StageProcess":
+        """Start a stage in its venv, its output appended to log_path, and return at once. Held, the
+        stage gets --held: it prepares what needs no input of the job (imports, its model), then waits
+        for StageProcess.go() (or ends, doing nothing, on cancel())."""
+        venv = self.venv_for(stage, engine)
+        threads = hardware.stage_settings(stage, hardware=self.hardware).get("threads")
+        return self.start_module(venv, f"stages.{stage}", [*args, *(["--held"] if held else [])],
+                                 log_path=log_path, allow_download=allow_download, threads=threads, held=held)
+
     def run_module(self, venv: str, module: str, args: Sequence[str] = (), *, log_path: Path | None = None,
                    allow_download: bool = False, threads: int | None = None, timeout: float | None = None,
                    on_poll: Callable[[], None] | None = None, poll_seconds: float = 0.5) -> int:
         """Run `python -m module` in a venv with the stage environment (tools such as the CTranslate2
         converter that cache-models starts in the translate venv)."""
+        if log_path is None:
+            cmd = [str(self.python_for(venv)), "-m", module, *args]
+            env = self.stage_env(venv, allow_download=allow_download, threads=threads)
+            return subprocess.run(cmd, env=env, cwd=config.REPO_ROOT, timeout=timeout).returncode
+        started = self.start_module(venv, module, args, log_path=log_path, allow_download=allow_download,
+                                    threads=threads)
+        return started.wait(timeout=timeout, on_poll=on_poll, poll_seconds=poll_seconds)
+
+    def start_module(self, venv: str, module: str, args: Sequence[str], *, log_path: Path,
+                     allow_download: bool = False, threads: int | None = None, held: bool = False) -> "StageProcess":
+        """`python -m module` started in a venv with the stage environment, in a process group of its
+        own that dies with us, its stdout and stderr appended to log_path; held: its stdin a pipe that
+        go() writes to, else nothing."""
         cmd = [str(self.python_for(venv)), "-m", module, *args]
         env = self.stage_env(venv, allow_download=allow_download, threads=threads)
-        if log_path is None:
-            return subprocess.run(cmd, env=env, cwd=config.REPO_ROOT, timeout=timeout).returncode
         log_path = Path(log_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             log.write(f"$ {' '.join(cmd)}\n".encode())
             log.flush()
             proc = subprocess.Popen(cmd, env=env, cwd=config.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, preexec_fn=processes.die_with_parent,
-                                    start_new_session=True)
-            try:
-                while True:
-                    try:
-                        return proc.wait(timeout=poll_seconds if on_poll else timeout)
-                    except subprocess.TimeoutExpired:
-                        if not on_poll:
-                            raise
-                        on_poll()
-            finally:
-                if proc.poll() is None:  # we were interrupted: the stage and its tools stop with us
-                    processes.stop_group(proc)
+                                    stdin=subprocess.PIPE if held else subprocess.DEVNULL,
+                                    preexec_fn=processes.die_with_parent, start_new_session=True)
+        return StageProcess(proc)
+
+
+class StageProcess:
+    """A stage's process, started by EnvironmentManager.start_stage or start_module."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+
+    def go(self) -> None:
+        """A held stage's inputs are ready: it begins (one that ended already has its code for wait())."""
+        self._tell(b"go\n")
+
+    def cancel(self) -> None:
+        """A held stage is not needed (a stage before it failed, or we were interrupted): its stdin is
+        closed, and one waiting there ends, having done nothing; one still loading its model is stopped
+        as a group (it has written nothing either)."""
+        self._tell(b"")
+        try:
+            self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            processes.stop_group(self.proc)
+
+    def _tell(self, word: bytes) -> None:
+        if self.proc.stdin is None or self.proc.stdin.closed:
+            return
+        try:
+            if word:
+                self.proc.stdin.write(word)
+            self.proc.stdin.close()
+        except (BrokenPipeError, ValueError, OSError):  # it ended already (its log says why)
+            pass
+
+    def wait(self, timeout: float | None = None, on_poll: Callable[[], None] | None = None,
+             poll_seconds: float = 0.5) -> int:
+        """Its exit code; on_poll is called every poll_seconds meanwhile. Interrupted (Ctrl-C, a time-out),
+        the stage and its tools stop with us."""
+        try:
+            while True:
+                try:
+                    return self.proc.wait(timeout=poll_seconds if on_poll else timeout)
+                except subprocess.TimeoutExpired:
+                    if not on_poll:
+                        raise
+                    on_poll()
+        finally:
+            if self.proc.poll() is None:
+                processes.stop_group(self.proc)
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ from shared.core.errors import run_cli
 from shared.jobs import workflows
 from shared.models import asr_routes
 from shared.translation import glossary
-from stages._common import stage_args
+from stages._common import stage_args, when_told
 
 
 def kept(segments: list[dict], language: str | None) -> list[dict]:
@@ -51,9 +51,12 @@ def speech_translation(job_path, vad: dict, settings: dict, language: str, hotwo
             "segments": kept(segments, "en"), "decoding": decoding, "dropped": dropped}
 
 
+PREPARE = {"faster-whisper": engine_faster_whisper.prepare, "mlx": engine_mlx.prepare,
+           "whisperx": engine_whisperx.prepare}
+
+
 def main() -> int:
     job_path, job, settings = stage_args("asr")
-    vad = schema.read(job_path / "vad.json")
     source = job["source_language"]
     language = None if source == "auto" else source.partition("-")[0]
     job_model = job.get("overrides", {}).get("asr", {}).get("model")
@@ -65,6 +68,8 @@ def main() -> int:
     if settings["model"].endswith(".en"):
         language = "en"  # English-only models have no language token to detect
     engine = settings["engine"]
+    when_told(lambda: PREPARE[engine](settings))  # the pipeline's warm start: the model loads beside the VAD
+    vad = schema.read(job_path / "vad.json")
     transcript = {"language": language, "language_probability": None, "duration": vad["duration"],
                   "engine": engine, "model": settings["model"], "segments": [],
                   "route": {"model": route.model, "why": route.why}}

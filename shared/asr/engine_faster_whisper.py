@@ -17,12 +17,24 @@ from shared.core.errors import UserError
 from shared.models import catalog
 
 
+_loaded: dict = {}  # the last model loaded, by what it was loaded with (one: a rerouted job frees the first)
+
+
+def prepare(settings: dict) -> None:
+    """The asr stage's warm start (stages/_common.when_told): the model loaded while the VAD runs."""
+    load_model(settings)
+
+
 def load_model(settings: dict):
     """The Whisper model from the project cache, through the catalog (or a model directory the user
-    gave). With --allow-download a missing catalog model is fetched first."""
+    gave). With --allow-download a missing catalog model is fetched first. Loaded once: the warm
+    start's model, and the first pass's for the speech translation, are the decoding's."""
     from faster_whisper import WhisperModel
 
     name = settings["model"]
+    key = (name, settings["device"], settings["compute_type"], threads_each(settings), workers(settings))
+    if key in _loaded:
+        return _loaded[key]
     if config.downloads_allowed():
         model = catalog.find(name, "asr")
         if model is not None and catalog.snapshot(model) is None:
@@ -30,12 +42,14 @@ def load_model(settings: dict):
 
             cache.fetch(model)
     path = catalog.require(name, "asr")
+    _loaded.clear()
     try:
-        return WhisperModel(str(path), device=settings["device"],
-                            compute_type=settings["compute_type"],
-                            cpu_threads=threads_each(settings), num_workers=workers(settings))
+        _loaded[key] = WhisperModel(str(path), device=settings["device"],
+                                    compute_type=settings["compute_type"],
+                                    cpu_threads=threads_each(settings), num_workers=workers(settings))
     except (RuntimeError, ValueError) as exc:
         raise UserError(f"cannot load Whisper model '{name}' from {path}: {damaged(exc)}")
+    return _loaded[key]
 
 
 def damaged(exc: Exception) -> str:

@@ -15,19 +15,27 @@ from shared.core.errors import UserError
 from shared.models import catalog
 
 
-def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
-    """The mlx engine (MLX-Whisper: Metal on Apple Silicon, MLX's CPU backend elsewhere): the same
-    speech windows, batches, coverage check and records as the faster-whisper engine, decoded with
-    beam_size beams (shared/asr/mlx_beam.py); the model is
-    the catalog's mlx-community copy or one converted by ./cache-models.sh --mlx-from, always a local
-    directory, so nothing is downloaded."""
+_loaded: dict = {}  # the last model loaded, by name and compute type
+
+
+def prepare(settings: dict) -> None:
+    """The asr stage's warm start (stages/_common.when_told): MLX and the model loaded while the VAD runs."""
+    mlx_model(settings)
+
+
+def mlx_model(settings: dict):
+    """(model, dtype): the catalog's MLX copy of the job's model, loaded once."""
     import mlx.core as mx
     from mlx.utils import tree_map
     from mlx_whisper.load_models import load_model
 
-    path = catalog.require(settings["model"], "asr", "mlx")
     # float16 on Metal; MLX's CPU backend is faster in float32 (tiny.en on this CPU: 10 s against 14 s).
     dtype = mx.float16 if settings.get("compute_type") == "float16" else mx.float32
+    key = (settings["model"], settings.get("compute_type"))
+    if key in _loaded:
+        return _loaded[key], dtype
+    path = catalog.require(settings["model"], "asr", "mlx")
+    _loaded.clear()
     try:
         model = load_model(str(path), dtype)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
@@ -35,6 +43,17 @@ def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotw
                         f"(for a converted copy run ./cache-models.sh --mlx-from {settings['model']} again)")
     if dtype == mx.float32:
         model.update(tree_map(lambda p: p.astype(mx.float32) if p.dtype == mx.float16 else p, model.parameters()))
+    _loaded[key] = model
+    return model, dtype
+
+
+def mlx_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None):
+    """The mlx engine (MLX-Whisper: Metal on Apple Silicon, MLX's CPU backend elsewhere): the same
+    speech windows, batches, coverage check and records as the faster-whisper engine, decoded with
+    beam_size beams (shared/asr/mlx_beam.py); the model is
+    the catalog's mlx-community copy or one converted by ./cache-models.sh --mlx-from, always a local
+    directory, so nothing is downloaded."""
+    model, dtype = mlx_model(settings)
     audio_path = job_path / "audio.wav"
     probability = None
     if language is None and model.is_multilingual:

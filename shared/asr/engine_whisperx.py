@@ -39,6 +39,17 @@ def alignment_model(language: str | None):
     return None, f"the catalog has no alignment model for '{language}'"
 
 
+def prepare(settings: dict) -> None:
+    """The asr stage's warm start (stages/_common.when_told): torch and WhisperX imported while the VAD
+    runs (seconds: whisperx pulls in transformers). The model waits for the regions, which it is
+    built with."""
+    import torch
+
+    torch.set_num_threads(int(settings.get("threads") or 1))
+    import whisperx  # noqa: F401
+    from whisperx.vads.vad import Vad  # noqa: F401
+
+
 def whisperx_segments(job_path, vad: dict, settings: dict, language: str | None, hotwords: str | None,
                       *, reroute=None):
     """The VAD stage's regions transcribed by WhisperX (the model the language's route names, after

@@ -141,6 +141,66 @@ def _llm_usage(job_path: Path, done: set[str]) -> dict | None:
     return schema.read(path).get("llm")
 
 
+def warm_start(job: dict, job_path: Path, todo: list[str], manager: EnvironmentManager,
+               allow_download: bool) -> dict:
+    """{stage: (its held process, its log's size before it)} for each stage of workflows.WARM_STARTS
+    that runs after another stage of this run (and whose warm_start setting is on): started now, so
+    that it loads its model while the stages before it run; run_one lets it begin in its turn."""
+    warm = {}
+    for stage in todo[1:]:
+        settings = workflows.stage_settings(job, stage)
+        if stage in workflows.WARM_STARTS and settings.get("warm_start"):
+            log_path = job_path / "logs" / f"{stage}.log"
+            log_start = log_path.stat().st_size if log_path.exists() else 0
+            warm[stage] = (manager.start_stage(stage, ["--job", str(job_path)], engine=settings.get("engine"),
+                                               log_path=log_path, allow_download=allow_download, held=True),
+                           log_start)
+    return warm
+
+
+def run_one(job: dict, job_path: Path, stage: str, number: int, total: int, status: state.Status,
+            manager: EnvironmentManager, allow_download: bool, held: tuple | None = None) -> None:
+    """One stage in its turn (held: the process warm_start started, told to go on), with its progress
+    line and its state in status.json; a failure is raised as the one-line UserError."""
+    engine = workflows.stage_settings(job, stage).get("engine")
+    label = f"[{number}/{total}] {stage} ..."
+    print(label, end="", flush=True)
+    started = time.monotonic()
+    status.update(stage, state="running", started=state.now(), finished=None, seconds=None,
+                  venv=manager.venv_for(stage, engine), **({"engine": engine} if engine else {}))
+    log_path = job_path / "logs" / f"{stage}.log"
+    if held:
+        process, log_start = held
+    else:
+        log_start = log_path.stat().st_size if log_path.exists() else 0
+    progress = _ProgressLine(label, log_path, started) if sys.stdout.isatty() else None
+    try:
+        if held:
+            process.go()
+            code = process.wait(on_poll=progress)
+        else:
+            code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_path,
+                                     allow_download=allow_download, on_poll=progress)
+    except KeyboardInterrupt:  # the stage and its tools were stopped with us
+        status.update(stage, state="interrupted", finished=state.now(), seconds=round(time.monotonic() - started, 2))
+        state.clear_temp(job_path)
+        raise
+    seconds = round(time.monotonic() - started, 2)
+    warnings = _warnings(log_path, log_start)
+    if code != 0:
+        status.update(stage, state="failed", finished=state.now(), seconds=seconds, exit_code=code, warnings=warnings)
+        print(f"\r{label} failed\x1b[K" if progress else " failed")
+        signal_name = processes.signal_name(code)
+        reason = (f"killed by {signal_name}" + (" (out of memory?)" if signal_name == "SIGKILL" else "")
+                  if signal_name else _last_error(log_path, log_start))
+        raise UserError(f"stage {stage} failed: {reason} (log: {config.display_path(log_path)})")
+    status.update(stage, state="done", finished=state.now(), seconds=seconds, warnings=warnings,
+                  fingerprint=state.fingerprint(job, job_path, stage))
+    print(f"\r{label} done ({seconds:.1f} s)\x1b[K" if progress else f" done ({seconds:.1f} s)")
+    for warning in warnings:
+        print(f"  warning: {warning}")
+
+
 def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
     stages = job["stages"]
     for name in (args.from_stage, args.only):
@@ -171,40 +231,15 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
         manager.python_for(manager.venv_for(stage, workflows.stage_settings(job, stage).get("engine")))
     if not args.allow_download:
         check_models(job, job_path, todo, fallback=args.fallback_model)
-    log_dir = job_path / "logs"
     total = len(stages)
-    for stage in todo:
-        number = stages.index(stage) + 1
-        engine = workflows.stage_settings(job, stage).get("engine")
-        label = f"[{number}/{total}] {stage} ..."
-        print(label, end="", flush=True)
-        started = time.monotonic()
-        status.update(stage, state="running", started=state.now(), finished=None, seconds=None,
-                      venv=manager.venv_for(stage, engine), **({"engine": engine} if engine else {}))
-        log_path = log_dir / f"{stage}.log"
-        log_start = log_path.stat().st_size if log_path.exists() else 0
-        progress = _ProgressLine(label, log_path, started) if sys.stdout.isatty() else None
-        try:
-            code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_path,
-                                     allow_download=args.allow_download, on_poll=progress)
-        except KeyboardInterrupt:  # the stage and its tools were stopped with us
-            status.update(stage, state="interrupted", finished=state.now(), seconds=round(time.monotonic() - started, 2))
-            state.clear_temp(job_path)
-            raise
-        seconds = round(time.monotonic() - started, 2)
-        warnings = _warnings(log_path, log_start)
-        if code != 0:
-            status.update(stage, state="failed", finished=state.now(), seconds=seconds, exit_code=code, warnings=warnings)
-            print(f"\r{label} failed\x1b[K" if progress else " failed")
-            signal_name = processes.signal_name(code)
-            reason = (f"killed by {signal_name}" + (" (out of memory?)" if signal_name == "SIGKILL" else "")
-                      if signal_name else _last_error(log_path, log_start))
-            raise UserError(f"stage {stage} failed: {reason} (log: {config.display_path(log_path)})")
-        status.update(stage, state="done", finished=state.now(), seconds=seconds, warnings=warnings,
-                      fingerprint=state.fingerprint(job, job_path, stage))
-        print(f"\r{label} done ({seconds:.1f} s)\x1b[K" if progress else f" done ({seconds:.1f} s)")
-        for warning in warnings:
-            print(f"  warning: {warning}")
+    warm = warm_start(job, job_path, todo, manager, args.allow_download)
+    try:
+        for stage in todo:
+            run_one(job, job_path, stage, stages.index(stage) + 1, total, status, manager, args.allow_download,
+                    held=warm.pop(stage, None))
+    finally:
+        for waiting in warm.values():  # a stage before it failed, or we were stopped: it ends, doing nothing
+            waiting[0].cancel()
     show_outputs(job, job_path)
     lock.close()
     return 0

@@ -18,6 +18,12 @@ WORKFLOWS = {
     "subs": ["import_subs", "subtitles", "translate", "translated_subtitles", "mux", "review"],
 }
 
+# Stages whose process the pipeline may start with the job, held (--held, stages/_common.when_told):
+# each loads its model while the stages before it run, and begins when they are done. A stage here
+# must wait in when_told before it reads anything those stages write; its "warm_start" setting
+# (config/pipeline.json) turns this off.
+WARM_STARTS = ("asr",)
+
 
 def stages_for(workflow: str, media_info: dict | None, speakers: bool = True) -> list[str]:
     """A job's stages: its workflow's, less shots where the media has no picture (audio, or cover

@@ -592,7 +592,7 @@ def test_silero_reads_the_audio_a_block_at_a_time_and_finds_what_faster_whisper_
 
 
 def test_the_encoder_hears_the_longest_window_of_a_batch_and_a_margin_after_it():
-    from shared.asr.engine_faster_whisper import encoder_frames
+    from shared.asr.decoding import encoder_frames
 
     trimmed = {**ASR, "encoder_min_seconds": 10, "encoder_margin_seconds": 2}
     clips = [{"start": 0.0, "end": 3.2}, {"start": 4.2, "end": 12.9}]

@@ -97,6 +97,52 @@ def test_mlx_hears_what_faster_whisper_hears_on_the_same_weights(both):
         assert abs(a.start.total_seconds() - b.start.total_seconds()) <= 0.3, (a, b)
 
 
+# The sample's first 9 s in one clip, decoded by the mlx engine's decoder (beam 5) with the whole 30 s
+# window and with the encoder trimmed, as the faster-whisper engine's test does; the mel frames each
+# decode was given recorded, and the trimmed encoder checked against MLX-Whisper's on a whole window.
+MLX_TRIMMED = """
+import json, sys
+import mlx.core as mx
+from shared.asr import engine_mlx, mlx_beam
+from shared.core import config
+from mlx_whisper.audio import load_audio
+settings = {**config.pipeline_defaults()["asr"], "model": "tiny.en", "device": "cpu", "compute_type": "float32",
+            "threads": 2, "workers": 1, "beam_size": 5}
+model, dtype = engine_mlx.mlx_model(settings)
+mel = mx.random.normal((1, 3000, model.dims.n_mels))
+same = mx.abs(mlx_beam.audio_features(model, mel, False) - model.encoder(mel)).max().item()
+frames = []
+decode = mlx_beam.decode
+mlx_beam.decode = lambda model, mel, *rest: frames.append(mel.shape[1]) or decode(model, mel, *rest)
+audio = load_audio(sys.argv[1])[:int(float(sys.argv[2]) * 16000)]
+heard = {}
+for name, least in (("whole", 30), ("trimmed", 0)):
+    decoder = engine_mlx.mlx_decoder(model, dtype, {**settings, "encoder_min_seconds": least,
+                                                    "encoder_margin_seconds": 1}, "en", None)
+    segments = decoder(audio, [{"start": 0.0, "end": len(audio) / 16000}])
+    heard[name] = {"text": " ".join(s["text"] for s in segments), "words": [w for s in segments for w in s["words"]]}
+print(json.dumps({"same": same, "frames": frames, **heard}))
+"""
+
+
+def test_the_mlx_encoder_hears_a_window_without_its_padding_and_the_same_words(cache):
+    """MLX-Whisper's encoder asserts Whisper's whole 3000 frames; the engine's beam search encodes
+    fewer through the same layers (the same output on a whole window), as the faster-whisper engine
+    does, and the words are the ones heard with the whole window, timed within the clip."""
+    seconds = 9.0
+    run = subprocess.run([str(REPO / ".venvs" / "mlx" / "bin" / "python"), "-c", MLX_TRIMMED, str(SAMPLE),
+                          str(seconds)], cwd=REPO, capture_output=True, text=True, timeout=600,
+                         env=clean_env(SUBTITLER_CACHE_DIR=str(cache), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO)))
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found["same"] < 1e-4
+    assert found["frames"] == [3000, 1000]  # 9 s and 1 s after it, where the whole window is 3000
+    whole, trimmed = found["whole"], found["trimmed"]
+    assert len(whole["text"].split()) > 10
+    assert word_error_rate(whole["text"], trimmed["text"]) <= 0.05, found
+    assert trimmed["words"] and all(0.0 <= w["start"] <= w["end"] <= seconds + 0.01 for w in trimmed["words"])
+
+
 def test_the_stage_ran_in_the_mlx_venv(both):
     log = (both["mlx"] / "logs").glob("*asr*")
     text = "".join(p.read_text(errors="replace") for p in log)

@@ -48,6 +48,26 @@ def batch_size(settings: dict) -> int:
     return max(1, int(settings["batch_size"]) // workers(settings))
 
 
+FRAMES_PER_SECOND = 100  # Whisper's mel frames (the encoder's output has half as many)
+
+
+WHOLE_WINDOW = 3000  # mel frames in Whisper's 30 s window
+
+
+def encoder_frames(clips: list[dict], settings: dict) -> int:
+    """Mel frames the encoder hears for a batch of clips (the faster-whisper engine, and the mlx engine's
+    beam search): the longest clip's whole seconds and
+    encoder_margin_seconds of the padding after it, at least encoder_min_seconds, at most Whisper's
+    30 s window. The encoder's cost is the same for 3 s of speech as for 30 (the rest is padding);
+    most of the padding left out, a short window costs a fraction. Under 10 s of context Whisper hears
+    worse (bench/README.md); at least 15 s, the words were the same or better, and tiny.en on real
+    speech took 0.91x the bare batched pipeline's time where the whole window took 1.16x."""
+    longest = max((c["end"] - c["start"] for c in clips), default=0.0)
+    seconds = max(float(settings["encoder_min_seconds"]),
+                  math.ceil(longest) + float(settings["encoder_margin_seconds"]))
+    return min(WHOLE_WINDOW, int(math.ceil(seconds * FRAMES_PER_SECOND)))
+
+
 def decode_windows(transcribe, audio_path, windows: list[Window], settings: dict, on_batch=None) -> list[list[dict]]:
     """Each window's segments (in the order of `windows`), decoded a batch of windows at a time by the
     engine's transcribe(audio, clips), which returns segment dicts (start, end, text, avg_logprob,
@@ -57,7 +77,7 @@ def decode_windows(transcribe, audio_path, windows: list[Window], settings: dict
     silence in their place), as faster-whisper's own VAD path does: across a long pause the decoder
     tends to stop and skip what follows. Times are mapped back piece by piece. The windows go into
     batches by the length heard, the shortest together: a batch's encoder hears as long as its
-    longest window (engine_faster_whisper.encoder_frames). The batches are decoded `workers` at a
+    longest window (encoder_frames). The batches are decoded `workers` at a
     time (transcribe must then be safe to call from several threads), each read from the WAV when its
     turn comes: memory holds that many batches, and does not grow with the film. on_batch(done,
     total) is told the windows decoded after each batch."""

@@ -7,11 +7,9 @@ the usual source of repeated-phrase hallucination.
 
 from __future__ import annotations
 
-import math
-
 from shared.asr import script_check
 from shared.asr.coverage import decode_checked
-from shared.asr.decoding import detect_language, threads_each, workers
+from shared.asr.decoding import detect_language, encoder_frames, threads_each, workers
 from shared.core import config
 from shared.core.errors import UserError
 from shared.models import catalog
@@ -82,25 +80,6 @@ def faster_whisper_decoder(model, settings: dict, language: str, hotwords: str |
                  "words": [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
                            for w in (seg.words or [])]} for seg in segments]
     return transcribe
-
-
-FRAMES_PER_SECOND = 100  # Whisper's mel frames (the encoder's output has half as many)
-
-
-WHOLE_WINDOW = 3000  # mel frames in Whisper's 30 s window
-
-
-def encoder_frames(clips: list[dict], settings: dict) -> int:
-    """Mel frames the encoder hears for a batch of clips: the longest clip's whole seconds and
-    encoder_margin_seconds of the padding after it, at least encoder_min_seconds, at most Whisper's
-    30 s window. The encoder's cost is the same for 3 s of speech as for 30 (the rest is padding);
-    most of the padding left out, a short window costs a fraction. Under 10 s of context Whisper hears
-    worse (bench/README.md); at least 15 s, the words were the same or better, and tiny.en on real
-    speech took 0.91x the bare batched pipeline's time where the whole window took 1.16x."""
-    longest = max((c["end"] - c["start"] for c in clips), default=0.0)
-    seconds = max(float(settings["encoder_min_seconds"]),
-                  math.ceil(longest) + float(settings["encoder_margin_seconds"]))
-    return min(WHOLE_WINDOW, int(math.ceil(seconds * FRAMES_PER_SECOND)))
 
 
 class _HeardOnly:

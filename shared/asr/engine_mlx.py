@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from shared.asr import mlx_beam, script_check
 from shared.asr.coverage import decode_checked
-from shared.asr.decoding import detect_language
+from shared.asr.decoding import detect_language, encoder_frames
 from shared.asr.windows import SAMPLE_RATE
 from shared.core.errors import UserError
 from shared.models import catalog
@@ -83,7 +83,9 @@ def mlx_detector(model, dtype):
 
 def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | None, *, prompt: str | None = None):
     """transcribe(audio, clips) by MLX-Whisper's model: the clips (windows) of a batch decoded
-    together by beam search (beam_size 1: MLX-Whisper's greedy decoder), one 30 s window each, then
+    together by beam search, the encoder hearing the batch's longest window and a little of the padding
+    (encoder_frames, as the faster-whisper engine; beam_size 1: MLX-Whisper's greedy decoder, on the
+    whole 30 s window, which it needs), then
     their words timed by cross-attention on the
     encoder output the decoding computed (mlx_whisper.transcribe would run the encoder again for
     the words, and decode the rest of a window again after its last word, where phantoms appear).
@@ -116,15 +118,18 @@ def mlx_decoder(model, dtype, settings: dict, language: str, hotwords: str | Non
             logits, _, cross_qk = model.decoder(tokens, self.features[None])
             return logits, cross_qk
 
+    beams = int(settings["beam_size"])
+
     def transcribe(audio, clips: list[dict]) -> list[dict]:
         mels, frames = [], []
+        heard = encoder_frames(clips, settings) if beams > 1 else N_FRAMES  # greedy: MLX-Whisper's, 30 s
         for clip in clips:
             first, last = round(clip["start"] * SAMPLE_RATE), round(clip["end"] * SAMPLE_RATE)
             mel = log_mel_spectrogram(audio[first:last], n_mels=model.dims.n_mels)
-            frames.append(min(N_FRAMES, mel.shape[0]))
-            mels.append(pad_or_trim(mel, N_FRAMES, axis=-2).astype(dtype))
+            frames.append(min(heard, mel.shape[0]))
+            mels.append(pad_or_trim(mel, heard, axis=-2).astype(dtype))
         out = []
-        found = mlx_beam.decode(model, mx.stack(mels), options, int(settings["beam_size"]))
+        found = mlx_beam.decode(model, mx.stack(mels), options, beams)
         for clip, mel, count, result in zip(clips, mels, frames, found):
             length = clip["end"] - clip["start"]
             segment = {"seek": 0, "start": 0.0, "end": length, "tokens": result.tokens}

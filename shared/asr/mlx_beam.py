@@ -12,9 +12,27 @@ rules) and its key-value cache, whose rows follow the surviving hypotheses.
 from __future__ import annotations
 
 
+def audio_features(model, mel, fp16: bool):
+    """The encoder's output for mel frames fewer than Whisper's 30 s (windows, frames, mels): the
+    layers of MLX-Whisper's AudioEncoder, which asserts the whole window, run on the frames given, with
+    as many rows of its positional embedding as they make (the convolutions halve the frames). On the
+    whole window the result is the AudioEncoder's own."""
+    import mlx.core as mx
+    import mlx.nn as nn
+
+    encoder = model.encoder
+    x = mel.astype(mx.float16) if fp16 else mel
+    x = nn.gelu(encoder.conv2(nn.gelu(encoder.conv1(x))))
+    x = x + encoder._positional_embedding[: x.shape[1]]
+    for block in encoder.blocks:
+        x, _, _ = block(x)
+    return encoder.ln_post(x)
+
+
 def decode(model, mel, options, beam_size: int, patience: float = 1.0, length_penalty: float = 1.0) -> list:
     """MLX-Whisper's DecodingResult for each window of `mel` (n_windows, frames, mels), by beam search
-    (beam_size 1: its own greedy decoder)."""
+    (beam_size 1: its own greedy decoder, which needs the whole 3000 frames); fewer frames than the
+    whole window are encoded by audio_features."""
     import mlx.core as mx
     import numpy as np
     from mlx_whisper.decoding import DecodingResult, DecodingTask, compression_ratio
@@ -26,7 +44,8 @@ def decode(model, mel, options, beam_size: int, patience: float = 1.0, length_pe
     tokenizer, eot = task.tokenizer, task.tokenizer.eot
     wanted = max(1, round(beam_size * patience))
     task.inference.reset()
-    features = task._get_audio_features(mel)
+    features = audio_features(model, mel, options.fp16) if mel.shape[1] < 2 * model.dims.n_audio_ctx \
+        else task._get_audio_features(mel)
     n_audio = features.shape[0]
     initial = list(task.initial_tokens)
     begin = len(initial)

@@ -164,23 +164,26 @@ class EnvironmentManager:
         env = self.stage_env(venv, allow_download=allow_download, threads=threads)
         log_path = Path(log_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_start = log_path.stat().st_size if log_path.exists() else 0
         with open(log_path, "ab") as log:
             log.write(f"$ {' '.join(cmd)}\n".encode())
             log.flush()
             proc = subprocess.Popen(cmd, env=env, cwd=config.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.PIPE if held else subprocess.DEVNULL,
                                     preexec_fn=processes.die_with_parent, start_new_session=True)
-        return StageProcess(proc)
+        return StageProcess(proc, log_start)
 
 
 class StageProcess:
-    """A stage's process, started by EnvironmentManager.start_stage or start_module."""
+    """A stage's process, started by EnvironmentManager.start_stage or start_module; log_start: its
+    log's size before it (what it wrote follows)."""
 
-    def __init__(self, proc: subprocess.Popen):
-        self.proc = proc
+    def __init__(self, proc: subprocess.Popen, log_start: int = 0):
+        self.proc, self.log_start = proc, log_start
 
     def go(self) -> None:
-        """A held stage's inputs are ready: it begins (one that ended already has its code for wait())."""
+        """A held stage's inputs are ready: it begins (one that ended already has its code for wait();
+        one not held has begun already)."""
         self._tell(b"go\n")
 
     def cancel(self) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from shared.core import config, languages, processes, schema
 from shared.core.errors import ModelNotCachedError, UserError, run_cli
-from shared.environment_manager import EnvironmentManager
+from shared.environment_manager import EnvironmentManager, StageProcess
 from shared.jobs import job_dirs, state, workflows
 from shared.models import asr_routes, cache, catalog
 from shared.translation import plan, romanize
@@ -143,25 +143,23 @@ def _llm_usage(job_path: Path, done: set[str]) -> dict | None:
 
 def warm_start(job: dict, job_path: Path, todo: list[str], manager: EnvironmentManager,
                allow_download: bool) -> dict:
-    """{stage: (its held process, its log's size before it)} for each stage of workflows.WARM_STARTS
-    that runs after another stage of this run (and whose warm_start setting is on): started now, so
-    that it loads its model while the stages before it run; run_one lets it begin in its turn."""
+    """{stage: its held process} for each stage of workflows.WARM_STARTS that runs after another stage
+    of this run (and whose warm_start setting is on): started now, so that it loads its model while the
+    stages before it run; run_one lets it begin in its turn."""
     warm = {}
     for stage in todo[1:]:
         settings = workflows.stage_settings(job, stage)
         if stage in workflows.WARM_STARTS and settings.get("warm_start"):
-            log_path = job_path / "logs" / f"{stage}.log"
-            log_start = log_path.stat().st_size if log_path.exists() else 0
-            warm[stage] = (manager.start_stage(stage, ["--job", str(job_path)], engine=settings.get("engine"),
-                                               log_path=log_path, allow_download=allow_download, held=True),
-                           log_start)
+            warm[stage] = manager.start_stage(stage, ["--job", str(job_path)], engine=settings.get("engine"),
+                                              log_path=job_path / "logs" / f"{stage}.log",
+                                              allow_download=allow_download, held=True)
     return warm
 
 
 def run_one(job: dict, job_path: Path, stage: str, number: int, total: int, status: state.Status,
-            manager: EnvironmentManager, allow_download: bool, held: tuple | None = None) -> None:
-    """One stage in its turn (held: the process warm_start started, told to go on), with its progress
-    line and its state in status.json; a failure is raised as the one-line UserError."""
+            manager: EnvironmentManager, allow_download: bool, held: StageProcess | None = None) -> None:
+    """One stage in its turn (held: the process warm_start started, told to go on; else started now),
+    with its progress line and its state in status.json; a failure is raised as the one-line UserError."""
     engine = workflows.stage_settings(job, stage).get("engine")
     label = f"[{number}/{total}] {stage} ..."
     print(label, end="", flush=True)
@@ -169,30 +167,24 @@ def run_one(job: dict, job_path: Path, stage: str, number: int, total: int, stat
     status.update(stage, state="running", started=state.now(), finished=None, seconds=None,
                   venv=manager.venv_for(stage, engine), **({"engine": engine} if engine else {}))
     log_path = job_path / "logs" / f"{stage}.log"
-    if held:
-        process, log_start = held
-    else:
-        log_start = log_path.stat().st_size if log_path.exists() else 0
     progress = _ProgressLine(label, log_path, started) if sys.stdout.isatty() else None
     try:
-        if held:
-            process.go()
-            code = process.wait(on_poll=progress)
-        else:
-            code = manager.run_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_path,
-                                     allow_download=allow_download, on_poll=progress)
+        process = held or manager.start_stage(stage, ["--job", str(job_path)], engine=engine, log_path=log_path,
+                                              allow_download=allow_download)
+        process.go()
+        code = process.wait(on_poll=progress)
     except KeyboardInterrupt:  # the stage and its tools were stopped with us
         status.update(stage, state="interrupted", finished=state.now(), seconds=round(time.monotonic() - started, 2))
         state.clear_temp(job_path)
         raise
     seconds = round(time.monotonic() - started, 2)
-    warnings = _warnings(log_path, log_start)
+    warnings = _warnings(log_path, process.log_start)
     if code != 0:
         status.update(stage, state="failed", finished=state.now(), seconds=seconds, exit_code=code, warnings=warnings)
         print(f"\r{label} failed\x1b[K" if progress else " failed")
         signal_name = processes.signal_name(code)
         reason = (f"killed by {signal_name}" + (" (out of memory?)" if signal_name == "SIGKILL" else "")
-                  if signal_name else _last_error(log_path, log_start))
+                  if signal_name else _last_error(log_path, process.log_start))
         raise UserError(f"stage {stage} failed: {reason} (log: {config.display_path(log_path)})")
     status.update(stage, state="done", finished=state.now(), seconds=seconds, warnings=warnings,
                   fingerprint=state.fingerprint(job, job_path, stage))
@@ -239,7 +231,7 @@ def run(job: dict, job_path: Path, args: argparse.Namespace) -> int:
                     held=warm.pop(stage, None))
     finally:
         for waiting in warm.values():  # a stage before it failed, or we were stopped: it ends, doing nothing
-            waiting[0].cancel()
+            waiting.cancel()
     show_outputs(job, job_path)
     lock.close()
     return 0
